@@ -1,0 +1,33 @@
+"""Settings read from the environment (prefix ``LOYALTY_``), with defaults that make a fresh checkout work."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RULES = Path(__file__).resolve().parent / "default_rules.toml"
+DEFAULT_VAR = REPO_ROOT / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_VAR / 'loyalty.db'}",
+        description="SQLAlchemy URL; a plain postgresql:// URL gets the psycopg driver.",
+    )
+    api_keys: str = Field(
+        default="core:dev-core-key,marketing:dev-marketing-key,admin:dev-admin-key",
+        description="Comma-separated scope:key pairs. The defaults are for the local demo only.",
+    )
+    rules: Path = Field(default=DEFAULT_RULES, description="Path of the earning-rules TOML file.")
+    max_body_bytes: int = 64 * 1024
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,220 @@
+"""Tables of the ledger (SQLAlchemy 2 typed declarative).
+
+Why this shape:
+- ``entries`` is the journal, the audit trail and the idempotency store at once: one immutable row per
+  operation (earning, reversal, redemption, hold, expiry, activity...), unique on ``(kind, ext_id)`` where
+  ``ext_id`` is the caller's id, carrying a hash of the request and the first answer so that a replay returns
+  exactly that answer. Database triggers refuse UPDATE and DELETE on it and on ``lines``.
+- ``lines`` are the double-entry legs of an entry; they sum to zero per entry. The member's ``points`` account
+  is the spendable balance; ``debt`` carries clawbacks that could not be taken (it is negative when owed).
+- ``lots`` give points an expiry date; ``members.balance`` is kept equal to the sum of the member's lines and
+  of their lots' ``remaining`` in the same transaction as every write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Money = Numeric(18, 2)
+Rate = Numeric(10, 4)
+# SQLite has no BIGINT autoincrement; it needs INTEGER PRIMARY KEY for the rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset, so put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger; use a UTC-aware datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    debt: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Running statistics of posted transaction amounts, for the unusual-amount check.
+    txn_count: Mapped[int] = mapped_column(Integer, default=0)
+    amount_sum: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=Decimal(0))
+
+
+class Entry(Base):
+    __tablename__ = "entries"
+    __table_args__ = (
+        UniqueConstraint("kind", "ext_id", name="uq_entries_kind_ext_id"),
+        Index("ix_entries_member_effective", "member_id", "effective_at"),
+        Index("ix_entries_parent", "parent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ext_id: Mapped[str] = mapped_column(String(128))
+    member_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # posted | held
+    effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(32))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    points: Mapped[int] = mapped_column(BigInteger, default=0)
+    parent_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Transaction facts (kind == "earn"); kept on the entry because features and reversals need them.
+    txn_type: Mapped[str | None] = mapped_column(String(16))
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    category: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    multiplier: Mapped[Decimal | None] = mapped_column(Rate)
+    tier: Mapped[str | None] = mapped_column(String(16))
+    rules_version: Mapped[str | None] = mapped_column(String(32))
+    activation_id: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Line(Base):
+    __tablename__ = "lines"
+    __table_args__ = (Index("ix_lines_member_account_effective", "member_id", "account", "effective_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
+    account: Mapped[str] = mapped_column(String(16))  # points | debt | programme | redeemed | expired | reversed
+    member_id: Mapped[str | None] = mapped_column(String(64))
+    points: Mapped[int] = mapped_column(BigInteger)
+    effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Lot(Base):
+    __tablename__ = "lots"
+    __table_args__ = (Index("ix_lots_member_expires", "member_id", "expires_at"), Index("ix_lots_expires", "expires_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    member_id: Mapped[str] = mapped_column(String(64))
+    entry_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    earned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class SpendMonth(Base):
+    """Qualifying spend per member and calendar month: the rolling 12-month tier base."""
+
+    __tablename__ = "spend_months"
+
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+
+
+class RuleUsage(Base):
+    """Points earned under a capped rule per member and period, so caps hold across requests."""
+
+    __tablename__ = "rule_usage"
+
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+
+
+class Offer(Base):
+    __tablename__ = "offers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # multiplier | bonus_points | cashback | informational
+    multiplier: Mapped[Decimal] = mapped_column(Rate, default=Decimal(1))
+    bonus_points: Mapped[int] = mapped_column(Integer, default=0)
+    threshold: Mapped[Decimal | None] = mapped_column(Money)
+    categories: Mapped[list[str] | None] = mapped_column(JSON)
+    txn_types: Mapped[list[str] | None] = mapped_column(JSON)
+    channels: Mapped[list[str] | None] = mapped_column(JSON)
+    duration_days: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    value: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    min_tier: Mapped[str | None] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Activation(Base):
+    __tablename__ = "activations"
+    __table_args__ = (
+        Index("ix_activations_member_expires", "member_id", "expires_at"),
+        UniqueConstraint("ext_id", name="uq_activations_ext_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ext_id: Mapped[str] = mapped_column(String(160))
+    offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"))
+    member_id: Mapped[str] = mapped_column(String(64))
+    decision_id: Mapped[str | None] = mapped_column(String(64))
+    activated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Hold(Base):
+    """A reservation of points at a till: active until captured, voided, or timed out."""
+
+    __tablename__ = "holds"
+    __table_args__ = (Index("ix_holds_member_status", "member_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64))
+    points: Mapped[int] = mapped_column(BigInteger)
+    reward: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # active | captured | voided
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+metadata = Base.metadata
