@@ -25,7 +25,12 @@ class Settings(BaseSettings):
         description="Comma-separated scope:key pairs. The defaults are for the local demo only.",
     )
     rules: Path = Field(default=DEFAULT_RULES, description="Path of the earning-rules TOML file.")
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = Field(default=64 * 1024, description="Larger request bodies are refused with 413.")
+    post_batch_max: int = Field(
+        default=256,
+        ge=1,
+        description="Most postings the service commits in one database transaction (group commit).",
+    )
 
 
 @lru_cache

@@ -18,9 +18,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -43,9 +43,11 @@ from loyalty_core.schema import Activation, Entry, Hold, Line, Lot, Member, Offe
 log = logging.getLogger(__name__)
 
 # Core tables for executemany statements (the ORM would switch them to per-primary-key bulk mode).
-MEMBERS = Member.__table__
-LOTS = Lot.__table__
-ACTIVATIONS = Activation.__table__
+MEMBERS = cast(Table, Member.__table__)
+LOTS = cast(Table, Lot.__table__)
+ACTIVATIONS = cast(Table, Activation.__table__)
+ENTRIES = cast(Table, Entry.__table__)
+LINES = cast(Table, Line.__table__)
 
 MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in the currency's units: anything larger is a caller's bug
 MAX_ID_LEN = 64
@@ -59,9 +61,9 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 # Requests and validation (pure)
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,8 @@ def validate_transaction(t: TransactionIn, rules: Rules, now: dt.datetime) -> Tr
     currency = (t.currency or rules.currency).upper()
     if currency != rules.currency:
         raise InvalidInput(
-            f"currency {currency} cannot earn points under rules {rules.version} (they earn in {rules.currency})",
+            f"currency {currency} cannot earn points under rules {rules.version} "
+            f"(they earn in {rules.currency})",
             field="currency",
         )
     for name in ("category", "channel"):
@@ -127,23 +130,34 @@ def validate_transaction(t: TransactionIn, rules: Rules, now: dt.datetime) -> Tr
         if v is not None and (not isinstance(v, str) or len(v) > 32 or not v.isprintable()):
             raise InvalidInput(f"{name} must be a short printable string", field=name)
     return TransactionIn(
-        t.transaction_id, t.customer_id, t.type, amount, occurred, t.category or None, t.channel or None, currency
+        t.transaction_id,
+        t.customer_id,
+        t.type,
+        amount,
+        occurred,
+        t.category or None,
+        t.channel or None,
+        currency,
     )
 
 
 def request_hash(*parts: object) -> str:
     """A stable fingerprint of a request body: a replay must match it exactly, field by field."""
-    canon = "\x1f".join("" if p is None else p.isoformat() if isinstance(p, dt.datetime) else str(p) for p in parts)
+    canon = "\x1f".join(
+        "" if p is None else p.isoformat() if isinstance(p, dt.datetime) else str(p) for p in parts
+    )
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
 def _txn_hash(t: TransactionIn) -> str:
-    return request_hash("earn", t.customer_id, t.type, t.amount, t.occurred_at, t.category, t.channel, t.currency)
+    return request_hash(
+        "earn", t.customer_id, t.type, t.amount, t.occurred_at, t.category, t.channel, t.currency
+    )
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 # Transactions, retries, locks
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 
 _RETRY_SQLSTATES = {"40001", "40P01", "23505"}
 
@@ -186,7 +200,9 @@ class MemberState:
     dirty: bool = False
 
 
-def _lock_members(session: Session, ids: Iterable[str], *, create: bool, now: dt.datetime) -> dict[str, MemberState]:
+def _lock_members(
+    session: Session, ids: Iterable[str], *, create: bool, now: dt.datetime
+) -> dict[str, MemberState]:
     """Lock members in id order (a fixed order, so concurrent batches cannot deadlock), enrolling new ones."""
     wanted = sorted(set(ids))
     if not wanted:
@@ -198,7 +214,10 @@ def _lock_members(session: Session, ids: Iterable[str], *, create: bool, now: dt
     if missing and create:
         session.execute(
             _insert_ignore(session, Member),
-            [{"id": m, "created_at": now, "balance": 0, "debt": 0, "txn_count": 0, "amount_sum": 0} for m in missing],
+            [
+                {"id": m, "created_at": now, "balance": 0, "debt": 0, "txn_count": 0, "amount_sum": 0}
+                for m in missing
+            ],
         )
         rows = session.execute(q.where(Member.id.in_(missing)).order_by(Member.id).with_for_update()).all()
         for r in rows:
@@ -243,7 +262,8 @@ def _replay(session: Session, kind: str, ext_id: str, req_hash: str) -> dict[str
         return None
     if row.request_hash != req_hash:
         raise Conflict(
-            f"{kind} id {ext_id!r} was already used with a different request body", code="idempotency_conflict"
+            f"{kind} id {ext_id!r} was already used with a different request body",
+            code="idempotency_conflict",
         )
     return dict(row.response)
 
@@ -256,9 +276,9 @@ def _save_member(session: Session, m: MemberState) -> None:
     )
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 # Journal writing
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -286,54 +306,141 @@ def _credit(m: MemberState, points: int, entry: PendingEntry, rules: Rules, at: 
     return to_balance
 
 
+_INSERT_PLANS: dict[tuple[str, str], tuple[str, list[str], list[Any]]] = {}
+
+
+def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Many-row INSERT straight through the driver's executemany, with each column's bind conversion.
+
+    The ledger writes four rows per posting; SQLAlchemy's per-statement parameter machinery cost more than
+    the database itself on the bulk path, so the statement text and converters are prepared once per table.
+    Every row must carry every column that the plan names (the entry builders guarantee it).
+    """
+    conn = session.connection()
+    dialect = conn.dialect
+    key = (dialect.name, table.name)
+    plan = _INSERT_PLANS.get(key)
+    if plan is None:
+        cols = [c.name for c in table.columns if c.name in rows[0]]
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        # Names come from our own schema, never from input, so building the text is safe.
+        values = ", ".join([mark] * len(cols))
+        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({values})"  # noqa: S608
+        procs = [table.c[c].type._cached_bind_processor(dialect) for c in cols]
+        plan = (sql, cols, procs)
+        _INSERT_PLANS[key] = plan
+    sql, cols, procs = plan
+    pairs = list(zip(cols, procs, strict=True))
+    params = [tuple(proc(row[c]) if proc is not None else row[c] for c, proc in pairs) for row in rows]
+    conn.exec_driver_sql(sql, params)
+
+
+def _allocate_entry_ids(session: Session, n: int) -> list[int]:
+    """Entry ids chosen before the insert, so lines and lots can point at them in the same bulk write.
+
+    (``INSERT ... RETURNING`` in parameter order falls back to one statement per row on SQLite.) PostgreSQL
+    hands out a block of its sequence; SQLite runs one writer at a time (``BEGIN IMMEDIATE``), so the next ids
+    after the current maximum are ours until commit.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(
+            text("SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, :n)"),
+            {"n": n},
+        )
+        return [r[0] for r in rows]
+    start = int(session.scalar(select(func.coalesce(func.max(Entry.id), 0))) or 0)
+    return list(range(start + 1, start + n + 1))
+
+
 def _write_entries(session: Session, pending: Sequence[PendingEntry]) -> list[int]:
     if not pending:
         return []
     for p in pending:
         assert sum(pts for _, _, pts in p.lines) == 0, f"unbalanced entry {p.row['kind']} {p.row['ext_id']}"
-    ids = list(
-        session.scalars(
-            insert(Entry).returning(Entry.id, sort_by_parameter_order=True), [p.row for p in pending]
-        ).all()
-    )
+    ids = _allocate_entry_ids(session, len(pending))
+    for eid, p in zip(ids, pending, strict=True):
+        p.row["id"] = eid
+    _bulk_insert(session, ENTRIES, [p.row for p in pending])
     lines = [
-        {"entry_id": eid, "account": acc, "member_id": mem, "points": pts, "effective_at": p.row["effective_at"]}
+        {
+            "entry_id": eid,
+            "account": acc,
+            "member_id": mem,
+            "points": pts,
+            "effective_at": p.row["effective_at"],
+        }
         for eid, p in zip(ids, pending, strict=True)
         for acc, mem, pts in p.lines
     ]
     if lines:
-        session.execute(insert(Line), lines)
+        _bulk_insert(session, LINES, lines)
     lots = [
-        {"member_id": p.lot[0], "entry_id": eid, "points": p.lot[1], "remaining": p.lot[1], "earned_at": p.lot[2],
-         "expires_at": p.lot[3]}
+        {
+            "member_id": p.lot[0],
+            "entry_id": eid,
+            "points": p.lot[1],
+            "remaining": p.lot[1],
+            "earned_at": p.lot[2],
+            "expires_at": p.lot[3],
+        }
         for eid, p in zip(ids, pending, strict=True)
         if p.lot is not None
     ]
     if lots:
-        session.execute(insert(Lot), lots)
+        _bulk_insert(session, LOTS, lots)
     return ids
 
 
-def _entry_row(kind: str, ext_id: str, member_id: str | None, *, status: str, effective_at: dt.datetime,
-               now: dt.datetime, actor: str, req_hash: str, response: dict[str, Any], points: int = 0,
-               **extra: Any) -> dict[str, Any]:
+def _entry_row(
+    kind: str,
+    ext_id: str,
+    member_id: str | None,
+    *,
+    status: str,
+    effective_at: dt.datetime,
+    now: dt.datetime,
+    actor: str,
+    req_hash: str,
+    response: dict[str, Any],
+    points: int = 0,
+    **extra: Any,
+) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "kind": kind, "ext_id": ext_id, "member_id": member_id, "status": status, "effective_at": effective_at,
-        "recorded_at": now, "actor": actor, "request_hash": req_hash, "response": response, "points": points,
-        "parent_id": None, "txn_type": None, "amount": None, "currency": None, "category": None, "channel": None,
-        "multiplier": None, "tier": None, "rules_version": None, "activation_id": None, "reason": None,
+        "kind": kind,
+        "ext_id": ext_id,
+        "member_id": member_id,
+        "status": status,
+        "effective_at": effective_at,
+        "recorded_at": now,
+        "actor": actor,
+        "request_hash": req_hash,
+        "response": response,
+        "points": points,
+        "parent_id": None,
+        "txn_type": None,
+        "amount": None,
+        "currency": None,
+        "category": None,
+        "channel": None,
+        "multiplier": None,
+        "tier": None,
+        "rules_version": None,
+        "activation_id": None,
+        "reason": None,
         "detail": None,
     }
     row.update(extra)
     return row
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 # Earning: the batch path shared by the API and the importers
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 
 
-def _load_spend(session: Session, member_ids: list[str], since: dt.date) -> dict[tuple[str, dt.date], Decimal]:
+def _load_spend(
+    session: Session, member_ids: list[str], since: dt.date
+) -> dict[tuple[str, dt.date], Decimal]:
     rows = session.execute(
         select(SpendMonth.member_id, SpendMonth.month, SpendMonth.amount).where(
             SpendMonth.member_id.in_(member_ids), SpendMonth.month >= since
@@ -360,23 +467,45 @@ class _ActiveOffer:
     expires_at: dt.datetime
 
 
-def _load_offers(session: Session, member_ids: list[str], start: dt.datetime, end: dt.datetime) -> list[_ActiveOffer]:
+def _load_offers(
+    session: Session, member_ids: list[str], start: dt.datetime, end: dt.datetime
+) -> list[_ActiveOffer]:
     rows = session.execute(
-        select(Activation.id, Activation.member_id, Activation.activated_at, Activation.expires_at,
-               Activation.completed_at, Offer.kind, Offer.multiplier, Offer.bonus_points, Offer.threshold,
-               Offer.categories, Offer.txn_types)
+        select(
+            Activation.id,
+            Activation.member_id,
+            Activation.activated_at,
+            Activation.expires_at,
+            Activation.completed_at,
+            Offer.kind,
+            Offer.multiplier,
+            Offer.bonus_points,
+            Offer.threshold,
+            Offer.categories,
+            Offer.txn_types,
+        )
         .join(Offer, Offer.id == Activation.offer_id)
-        .where(Activation.member_id.in_(member_ids), Activation.expires_at > start, Activation.activated_at <= end)
+        .where(
+            Activation.member_id.in_(member_ids),
+            Activation.expires_at > start,
+            Activation.activated_at <= end,
+        )
     )
     return [
         _ActiveOffer(
             OfferEffect(
-                activation_id=r.id, kind=r.kind, multiplier=r.multiplier, bonus_points=r.bonus_points,
-                threshold=r.threshold, categories=frozenset(r.categories) if r.categories is not None else None,
+                activation_id=r.id,
+                kind=r.kind,
+                multiplier=r.multiplier,
+                bonus_points=r.bonus_points,
+                threshold=r.threshold,
+                categories=frozenset(r.categories) if r.categories is not None else None,
                 txn_types=frozenset(r.txn_types) if r.txn_types is not None else None,
                 completed=r.completed_at is not None,
             ),
-            r.member_id, r.activated_at, r.expires_at,
+            r.member_id,
+            r.activated_at,
+            r.expires_at,
         )
         for r in rows
     ]
@@ -457,7 +586,9 @@ def _post_fresh(
         r.ext_id: r
         for chunk in _chunks(ids, 5000)
         for r in session.execute(
-            select(Entry.ext_id, Entry.request_hash, Entry.response).where(Entry.kind == "earn", Entry.ext_id.in_(chunk))
+            select(Entry.ext_id, Entry.request_hash, Entry.response).where(
+                Entry.kind == "earn", Entry.ext_id.in_(chunk)
+            )
         )
     }
     todo: list[tuple[int, TransactionIn]] = []
@@ -486,15 +617,17 @@ def _post_fresh(
     recent: dict[str, list[dt.datetime]] = defaultdict(list)
     for r in session.execute(
         select(Entry.member_id, Entry.effective_at).where(
-            Entry.member_id.in_(member_ids), Entry.kind == "earn",
-            Entry.effective_at > earliest - window, Entry.effective_at <= latest,
+            Entry.member_id.in_(member_ids),
+            Entry.kind == "earn",
+            Entry.effective_at > earliest - window,
+            Entry.effective_at <= latest,
         )
     ):
         recent[r.member_id].append(r.effective_at)
     usage: dict[tuple[str, str, str], int] = {}
     if rules.has_caps:
-        for r in session.execute(select(RuleUsage).where(RuleUsage.member_id.in_(member_ids))).scalars():
-            usage[(r.member_id, r.rule_id, r.period)] = r.points
+        for u in session.execute(select(RuleUsage).where(RuleUsage.member_id.in_(member_ids))).scalars():
+            usage[(u.member_id, u.rule_id, u.period)] = u.points
     touched_usage: set[tuple[str, str, str]] = set()
     touched_spend: set[tuple[str, dt.date]] = set()
     capped = {r.id: r for r in rules.earn if r.cap_points is not None}
@@ -503,12 +636,19 @@ def _post_fresh(
     for i, t in todo:
         m = members[t.customer_id]
         effects = [
-            o.effect for o in offers_by_member.get(m.id, ())
-            if o.activated_at <= t.occurred_at < o.expires_at
+            o.effect for o in offers_by_member.get(m.id, ()) if o.activated_at <= t.occurred_at < o.expires_at
         ]
         effects = [
-            OfferEffect(e.activation_id, e.kind, e.multiplier, e.bonus_points, e.threshold, e.categories,
-                        e.txn_types, e.completed or e.activation_id in completed)
+            OfferEffect(
+                e.activation_id,
+                e.kind,
+                e.multiplier,
+                e.bonus_points,
+                e.threshold,
+                e.categories,
+                e.txn_types,
+                e.completed or e.activation_id in completed,
+            )
             for e in effects
         ]
         cap_used = {
@@ -516,12 +656,21 @@ def _post_fresh(
             for rid, r in capped.items()
         }
         earning = compute_earning(
-            rules, txn_type=t.type, amount=t.amount, category=t.category,
-            tier_spend=_tier_spend(spend, m.id, t.occurred_at), offers=effects, cap_used=cap_used,
+            rules,
+            txn_type=t.type,
+            amount=t.amount,
+            category=t.category,
+            tier_spend=_tier_spend(spend, m.id, t.occurred_at),
+            offers=effects,
+            cap_used=cap_used,
         )
         reason = fraud_reason_for_earning(
-            rules.fraud, amount=t.amount, occurred_at=t.occurred_at, recent_times=recent[m.id],
-            txn_count=m.txn_count, amount_sum=m.amount_sum,
+            rules.fraud,
+            amount=t.amount,
+            occurred_at=t.occurred_at,
+            recent_times=recent[m.id],
+            txn_count=m.txn_count,
+            amount_sum=m.amount_sum,
         )
         recent[m.id].append(t.occurred_at)
         status = "held" if reason else "posted"
@@ -535,10 +684,26 @@ def _post_fresh(
         }
         entry = PendingEntry(
             _entry_row(
-                "earn", t.transaction_id, m.id, status=status, effective_at=t.occurred_at, now=now, actor=actor,
-                req_hash=hashes[i], response=response, points=earning.points, txn_type=t.type, amount=t.amount,
-                currency=t.currency, category=t.category, channel=t.channel, multiplier=earning.multiplier,
-                tier=earning.tier, rules_version=rules.version, activation_id=earning.activation_id, reason=reason,
+                "earn",
+                t.transaction_id,
+                m.id,
+                status=status,
+                effective_at=t.occurred_at,
+                now=now,
+                actor=actor,
+                req_hash=hashes[i],
+                response=response,
+                points=earning.points,
+                txn_type=t.type,
+                amount=t.amount,
+                currency=t.currency,
+                category=t.category,
+                channel=t.channel,
+                multiplier=earning.multiplier,
+                tier=earning.tier,
+                rules_version=rules.version,
+                activation_id=earning.activation_id,
+                reason=reason,
             )
         )
         if reason is None:
@@ -574,7 +739,10 @@ def _post_fresh(
     if touched_usage:
         session.execute(
             _upsert(session, RuleUsage, ["member_id", "rule_id", "period"], ["points"]),
-            [{"member_id": k[0], "rule_id": k[1], "period": k[2], "points": usage[k]} for k in sorted(touched_usage)],
+            [
+                {"member_id": k[0], "rule_id": k[1], "period": k[2], "points": usage[k]}
+                for k in sorted(touched_usage)
+            ],
         )
     if completed:
         session.execute(
@@ -590,8 +758,11 @@ def _flush_members(session: Session, members: Iterable[MemberState]) -> None:
     if not dirty:
         return
     session.execute(
-        update(MEMBERS).where(MEMBERS.c.id == bindparam("mid"))
-        .values(balance=bindparam("b"), debt=bindparam("d"), txn_count=bindparam("c"), amount_sum=bindparam("s")),
+        update(MEMBERS)
+        .where(MEMBERS.c.id == bindparam("mid"))
+        .values(
+            balance=bindparam("b"), debt=bindparam("d"), txn_count=bindparam("c"), amount_sum=bindparam("s")
+        ),
         [{"mid": m.id, "b": m.balance, "d": m.debt, "c": m.txn_count, "s": m.amount_sum} for m in dirty],
     )
 
@@ -601,17 +772,18 @@ def _chunks(seq: Sequence[T], size: int) -> Iterable[Sequence[T]]:
         yield seq[start : start + size]
 
 
-def post_transaction(session: Session, txn: TransactionIn, *, rules: Rules, actor: str,
-                     now: dt.datetime | None = None) -> PostingResult:
+def post_transaction(
+    session: Session, txn: TransactionIn, *, rules: Rules, actor: str, now: dt.datetime | None = None
+) -> PostingResult:
     (outcome,) = post_transactions(session, [txn], rules=rules, actor=actor, now=now)
     if isinstance(outcome, LoyaltyError):
         raise outcome
     return outcome
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 # Spending points: lots, redemptions, holds
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 
 
 def _active_held(session: Session, member_id: str, now: dt.datetime, exclude: str | None = None) -> int:
@@ -630,8 +802,9 @@ def _spendable(session: Session, member_id: str, now: dt.datetime) -> int:
     return int(session.scalar(q) or 0)
 
 
-def _take_from_lots(session: Session, member_id: str, points: int, *, now: dt.datetime | None,
-                    first_entry: int | None = None) -> int:
+def _take_from_lots(
+    session: Session, member_id: str, points: int, *, now: dt.datetime | None, first_entry: int | None = None
+) -> int:
     """Consume up to ``points`` from the member's lots, earliest expiry first; returns what was taken.
 
     With ``now`` only unexpired lots are used (spending); without it every lot with points left counts
@@ -640,7 +813,7 @@ def _take_from_lots(session: Session, member_id: str, points: int, *, now: dt.da
     q = select(Lot.id, Lot.remaining, Lot.entry_id).where(Lot.member_id == member_id, Lot.remaining > 0)
     if now is not None:
         q = q.where(Lot.expires_at > now)
-    lots = session.execute(q.order_by(Lot.expires_at, Lot.id)).all()
+    lots = list(session.execute(q.order_by(Lot.expires_at, Lot.id)).all())
     if first_entry is not None:
         lots.sort(key=lambda r: r.entry_id != first_entry)
     left = points
@@ -673,9 +846,18 @@ def _check_reward(reward: str) -> str:
     return reward
 
 
-def redeem(session: Session, *, redemption_id: str, customer_id: str, points: int, reward: str, rules: Rules,
-           actor: str, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Spend points at once (earliest-expiring lots first); short balance is a 409, never a negative balance."""
+def redeem(
+    session: Session,
+    *,
+    redemption_id: str,
+    customer_id: str,
+    points: int,
+    reward: str,
+    rules: Rules,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Spend points at once, earliest-expiring lots first; a short balance is a 409, never a negative one."""
     now = now or utcnow()
     _check_id(redemption_id, "redemption_id", 128)
     _check_id(customer_id, "customer_id")
@@ -689,25 +871,47 @@ def redeem(session: Session, *, redemption_id: str, customer_id: str, points: in
     if points > available:
         raise InsufficientPoints(
             f"customer {customer_id!r} has {max(available, 0)} points available, {points} requested",
-            available=max(available, 0), requested=points,
+            available=max(available, 0),
+            requested=points,
         )
-    recently = int(session.scalar(
-        select(func.coalesce(func.sum(Lot.points), 0)).where(
-            Lot.member_id == m.id, Lot.earned_at > now - rules.fraud.rapid_redeem_window
+    recently = int(
+        session.scalar(
+            select(func.coalesce(func.sum(Lot.points), 0)).where(
+                Lot.member_id == m.id, Lot.earned_at > now - rules.fraud.rapid_redeem_window
+            )
         )
-    ) or 0)
+        or 0
+    )
     reason = fraud_reason_for_redemption(rules.fraud, points=points, recently_earned=recently)
-    entry = PendingEntry(_entry_row(
-        "redeem", redemption_id, m.id, status="held" if reason else "posted", effective_at=now, now=now,
-        actor=actor, req_hash=req, response={}, points=points, reason=reason, detail={"reward": reward},
-    ))
+    entry = PendingEntry(
+        _entry_row(
+            "redeem",
+            redemption_id,
+            m.id,
+            status="held" if reason else "posted",
+            effective_at=now,
+            now=now,
+            actor=actor,
+            req_hash=req,
+            response={},
+            points=points,
+            reason=reason,
+            detail={"reward": reward},
+        )
+    )
     if reason is None:
         _take_from_lots(session, m.id, points, now=now)
         entry.lines += [("points", m.id, -points), ("redeemed", None, points)]
         m.balance -= points
         _save_member(session, m)
-    response = {"redemption_id": redemption_id, "customer_id": m.id, "points": points, "reward": reward,
-                "status": entry.row["status"], "balance": m.balance}
+    response = {
+        "redemption_id": redemption_id,
+        "customer_id": m.id,
+        "points": points,
+        "reward": reward,
+        "status": entry.row["status"],
+        "balance": m.balance,
+    }
     if reason:
         response["reason"] = reason
         log.warning("redemption held: customer=%s redemption=%s %s", m.id, redemption_id, reason)
@@ -716,8 +920,18 @@ def redeem(session: Session, *, redemption_id: str, customer_id: str, points: in
     return response
 
 
-def create_hold(session: Session, *, hold_id: str, customer_id: str, points: int, reward: str, rules: Rules,
-                actor: str, timeout_seconds: int | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+def create_hold(
+    session: Session,
+    *,
+    hold_id: str,
+    customer_id: str,
+    points: int,
+    reward: str,
+    rules: Rules,
+    actor: str,
+    timeout_seconds: int | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
     """Reserve points at a till: they stop being spendable until the hold is captured, voided or times out."""
     now = now or utcnow()
     _check_id(hold_id, "hold_id", 128)
@@ -735,22 +949,57 @@ def create_hold(session: Session, *, hold_id: str, customer_id: str, points: int
     if points > available:
         raise InsufficientPoints(
             f"customer {customer_id!r} has {max(available, 0)} points available, {points} requested",
-            available=max(available, 0), requested=points,
+            available=max(available, 0),
+            requested=points,
         )
     expires = now + timeout
-    session.add(Hold(id=hold_id, member_id=m.id, points=points, reward=reward, status="active", created_at=now,
-                     expires_at=expires))
-    response = {"hold_id": hold_id, "customer_id": m.id, "points": points, "status": "active",
-                "expires_at": expires.isoformat(), "available": available - points, "balance": m.balance}
-    _write_entries(session, [PendingEntry(_entry_row(
-        "hold", hold_id, m.id, status="posted", effective_at=now, now=now, actor=actor, req_hash=req,
-        response=response, points=points, detail={"reward": reward},
-    ))])
+    session.add(
+        Hold(
+            id=hold_id,
+            member_id=m.id,
+            points=points,
+            reward=reward,
+            status="active",
+            created_at=now,
+            expires_at=expires,
+        )
+    )
+    response = {
+        "hold_id": hold_id,
+        "customer_id": m.id,
+        "points": points,
+        "status": "active",
+        "expires_at": expires.isoformat(),
+        "available": available - points,
+        "balance": m.balance,
+    }
+    _write_entries(
+        session,
+        [
+            PendingEntry(
+                _entry_row(
+                    "hold",
+                    hold_id,
+                    m.id,
+                    status="posted",
+                    effective_at=now,
+                    now=now,
+                    actor=actor,
+                    req_hash=req,
+                    response=response,
+                    points=points,
+                    detail={"reward": reward},
+                )
+            )
+        ],
+    )
     session.flush()
     return response
 
 
-def _settle_hold(session: Session, hold_id: str, *, capture: bool, actor: str, now: dt.datetime) -> dict[str, Any]:
+def _settle_hold(
+    session: Session, hold_id: str, *, capture: bool, actor: str, now: dt.datetime
+) -> dict[str, Any]:
     _check_id(hold_id, "hold_id", 128)
     kind = "capture" if capture else "void"
     member_id = session.scalar(select(Hold.member_id).where(Hold.id == hold_id))
@@ -765,16 +1014,29 @@ def _settle_hold(session: Session, hold_id: str, *, capture: bool, actor: str, n
     if hold.status != "active" or (capture and timed_out):
         state = "timed out" if timed_out else hold.status
         raise Conflict(f"hold {hold_id!r} is {state} and cannot be {kind}d", code="hold_not_active")
-    entry = PendingEntry(_entry_row(
-        kind, hold_id, m.id, status="posted", effective_at=now, now=now, actor=actor, req_hash=req, response={},
-        points=hold.points, detail={"reward": hold.reward},
-    ))
+    entry = PendingEntry(
+        _entry_row(
+            kind,
+            hold_id,
+            m.id,
+            status="posted",
+            effective_at=now,
+            now=now,
+            actor=actor,
+            req_hash=req,
+            response={},
+            points=hold.points,
+            detail={"reward": hold.reward},
+        )
+    )
     if capture:
         available = _spendable(session, m.id, now) - _active_held(session, m.id, now, exclude=hold_id)
         if hold.points > available:
             raise InsufficientPoints(
-                f"hold {hold_id!r} needs {hold.points} points but only {max(available, 0)} are still spendable",
-                available=max(available, 0), requested=hold.points,
+                f"hold {hold_id!r} needs {hold.points} points "
+                f"but only {max(available, 0)} are still spendable",
+                available=max(available, 0),
+                requested=hold.points,
             )
         _take_from_lots(session, m.id, hold.points, now=now)
         entry.lines += [("points", m.id, -hold.points), ("redeemed", None, hold.points)]
@@ -782,57 +1044,96 @@ def _settle_hold(session: Session, hold_id: str, *, capture: bool, actor: str, n
         _save_member(session, m)
     hold.status = "captured" if capture else "voided"
     hold.settled_at = now
-    response = {"hold_id": hold_id, "customer_id": m.id, "points": hold.points, "status": hold.status,
-                "balance": m.balance}
+    response = {
+        "hold_id": hold_id,
+        "customer_id": m.id,
+        "points": hold.points,
+        "status": hold.status,
+        "balance": m.balance,
+    }
     entry.row["response"] = response
     _write_entries(session, [entry])
     session.flush()
     return response
 
 
-def capture_hold(session: Session, *, hold_id: str, actor: str, now: dt.datetime | None = None) -> dict[str, Any]:
+def capture_hold(
+    session: Session, *, hold_id: str, actor: str, now: dt.datetime | None = None
+) -> dict[str, Any]:
     return _settle_hold(session, hold_id, capture=True, actor=actor, now=now or utcnow())
 
 
-def void_hold(session: Session, *, hold_id: str, actor: str, now: dt.datetime | None = None) -> dict[str, Any]:
+def void_hold(
+    session: Session, *, hold_id: str, actor: str, now: dt.datetime | None = None
+) -> dict[str, Any]:
     return _settle_hold(session, hold_id, capture=False, actor=actor, now=now or utcnow())
 
 
 def void_timed_out_holds(session: Session, *, now: dt.datetime | None = None) -> int:
     """Mark holds past their timeout as voided. Spendability never waits for this: it ignores them already."""
     now = now or utcnow()
-    holds = session.execute(
-        select(Hold).where(Hold.status == "active", Hold.expires_at <= now).order_by(Hold.id)
-    ).scalars().all()
+    holds = (
+        session.execute(select(Hold).where(Hold.status == "active", Hold.expires_at <= now).order_by(Hold.id))
+        .scalars()
+        .all()
+    )
     pending = []
     for h in holds:
         h.status = "voided"
         h.settled_at = h.expires_at
-        resp = {"hold_id": h.id, "customer_id": h.member_id, "points": h.points, "status": "voided",
-                "reason": "timeout"}
-        pending.append(PendingEntry(_entry_row(
-            "void", h.id, h.member_id, status="posted", effective_at=h.expires_at, now=now, actor="system:timeout",
-            req_hash=request_hash("void", h.id), response=resp, points=h.points, reason="timeout",
-        )))
+        resp = {
+            "hold_id": h.id,
+            "customer_id": h.member_id,
+            "points": h.points,
+            "status": "voided",
+            "reason": "timeout",
+        }
+        pending.append(
+            PendingEntry(
+                _entry_row(
+                    "void",
+                    h.id,
+                    h.member_id,
+                    status="posted",
+                    effective_at=h.expires_at,
+                    now=now,
+                    actor="system:timeout",
+                    req_hash=request_hash("void", h.id),
+                    response=resp,
+                    points=h.points,
+                    reason="timeout",
+                )
+            )
+        )
     _write_entries(session, pending)
     session.flush()
     return len(holds)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 # Reversals, reviews of held postings, activities
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 
 
 def _credited_points(session: Session, original: Entry) -> int:
     if original.status == "posted":
         return original.points
-    review = session.execute(select(Entry).where(Entry.kind == "review", Entry.ext_id == original.ext_id)).scalar()
+    review = session.execute(
+        select(Entry).where(Entry.kind == "review", Entry.ext_id == original.ext_id)
+    ).scalar()
     return review.points if review is not None and review.status == "posted" else 0
 
 
-def reverse(session: Session, *, transaction_id: str, reversal_id: str, amount: Decimal | None, rules: Rules,
-            actor: str, now: dt.datetime | None = None) -> dict[str, Any]:
+def reverse(
+    session: Session,
+    *,
+    transaction_id: str,
+    reversal_id: str,
+    amount: Decimal | None,
+    rules: Rules,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
     """Claw back the points of a refunded transaction (all of it, or in proportion to a partial refund).
 
     The original's own lot goes first, then the earliest-expiring ones; what the balance cannot cover is kept
@@ -842,7 +1143,9 @@ def reverse(session: Session, *, transaction_id: str, reversal_id: str, amount: 
     _check_id(transaction_id, "transaction_id", 128)
     _check_id(reversal_id, "reversal_id", 128)
     refund = _check_amount(amount) if amount is not None else None
-    original = session.execute(select(Entry).where(Entry.kind == "earn", Entry.ext_id == transaction_id)).scalar()
+    original = session.execute(
+        select(Entry).where(Entry.kind == "earn", Entry.ext_id == transaction_id)
+    ).scalar()
     if original is None or original.member_id is None or original.amount is None:
         raise NotFound(f"unknown transaction {transaction_id!r}", code="unknown_transaction")
     m = _lock_one(session, original.member_id, create=False, now=now)
@@ -850,9 +1153,11 @@ def reverse(session: Session, *, transaction_id: str, reversal_id: str, amount: 
     if (prior := _replay(session, "reverse", reversal_id, req)) is not None:
         return prior
     before = session.execute(
-        select(func.coalesce(func.sum(Entry.amount), 0)).where(Entry.kind == "reverse", Entry.parent_id == original.id)
+        select(func.coalesce(func.sum(Entry.amount), 0)).where(
+            Entry.kind == "reverse", Entry.parent_id == original.id
+        )
     ).scalar_one()
-    refunded_before = Decimal(before)
+    refunded_before = Decimal(before or 0)
     left = original.amount - refunded_before
     if refund is None:
         refund = left
@@ -863,11 +1168,24 @@ def reverse(session: Session, *, transaction_id: str, reversal_id: str, amount: 
     pts = reversal_points(_credited_points(session, original), original.amount, refunded_before, refund)
     taken = _take_from_lots(session, m.id, min(pts, m.balance), now=None, first_entry=original.id)
     shortfall = pts - taken
-    entry = PendingEntry(_entry_row(
-        "reverse", reversal_id, m.id, status="posted", effective_at=now, now=now, actor=actor, req_hash=req,
-        response={}, points=pts, parent_id=original.id, amount=refund, txn_type=original.txn_type,
-        currency=original.currency,
-    ))
+    entry = PendingEntry(
+        _entry_row(
+            "reverse",
+            reversal_id,
+            m.id,
+            status="posted",
+            effective_at=now,
+            now=now,
+            actor=actor,
+            req_hash=req,
+            response={},
+            points=pts,
+            parent_id=original.id,
+            amount=refund,
+            txn_type=original.txn_type,
+            currency=original.currency,
+        )
+    )
     if pts:
         if taken:
             entry.lines.append(("points", m.id, -taken))
@@ -880,21 +1198,38 @@ def reverse(session: Session, *, transaction_id: str, reversal_id: str, amount: 
     if original.status == "posted" and original.txn_type in rules.qualifying_types:
         month = original.effective_at.date().replace(day=1)
         session.execute(
-            update(SpendMonth).where(SpendMonth.member_id == m.id, SpendMonth.month == month)
+            update(SpendMonth)
+            .where(SpendMonth.member_id == m.id, SpendMonth.month == month)
             .values(amount=SpendMonth.amount - refund)
         )
-    response = {"reversal_id": reversal_id, "transaction_id": transaction_id, "customer_id": m.id,
-                "amount": str(refund), "points_reversed": pts, "debt": m.debt, "balance": m.balance}
+    response = {
+        "reversal_id": reversal_id,
+        "transaction_id": transaction_id,
+        "customer_id": m.id,
+        "amount": str(refund),
+        "points_reversed": pts,
+        "debt": m.debt,
+        "balance": m.balance,
+    }
     entry.row["response"] = response
     _write_entries(session, [entry])
     return response
 
 
-def review_held(session: Session, *, transaction_id: str, approve: bool, rules: Rules, actor: str,
-                now: dt.datetime | None = None) -> dict[str, Any]:
-    """Release a held posting (its points are credited as of now) or confirm the rejection. Once per posting."""
+def review_held(
+    session: Session,
+    *,
+    transaction_id: str,
+    approve: bool,
+    rules: Rules,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Release a held posting (credited as of now) or confirm its rejection; once per posting."""
     now = now or utcnow()
-    original = session.execute(select(Entry).where(Entry.kind == "earn", Entry.ext_id == transaction_id)).scalar()
+    original = session.execute(
+        select(Entry).where(Entry.kind == "earn", Entry.ext_id == transaction_id)
+    ).scalar()
     if original is None or original.member_id is None:
         raise NotFound(f"unknown transaction {transaction_id!r}", code="unknown_transaction")
     m = _lock_one(session, original.member_id, create=False, now=now)
@@ -903,86 +1238,154 @@ def review_held(session: Session, *, transaction_id: str, approve: bool, rules: 
         return prior
     if original.status != "held":
         raise Conflict(f"transaction {transaction_id!r} is not held", code="not_held")
-    reversed_any = session.scalar(select(func.count()).where(Entry.kind == "reverse", Entry.parent_id == original.id))
+    reversed_any = session.scalar(
+        select(func.count()).where(Entry.kind == "reverse", Entry.parent_id == original.id)
+    )
     if approve and reversed_any:
-        raise Conflict(f"transaction {transaction_id!r} was reversed while held; it cannot be released",
-                       code="reversed_while_held")
-    entry = PendingEntry(_entry_row(
-        "review", transaction_id, m.id, status="posted" if approve else "rejected", effective_at=now, now=now,
-        actor=actor, req_hash=req, response={}, points=original.points if approve else 0, parent_id=original.id,
-    ))
+        raise Conflict(
+            f"transaction {transaction_id!r} was reversed while held; it cannot be released",
+            code="reversed_while_held",
+        )
+    entry = PendingEntry(
+        _entry_row(
+            "review",
+            transaction_id,
+            m.id,
+            status="posted" if approve else "rejected",
+            effective_at=now,
+            now=now,
+            actor=actor,
+            req_hash=req,
+            response={},
+            points=original.points if approve else 0,
+            parent_id=original.id,
+        )
+    )
     if approve and original.points:
         _credit(m, original.points, entry, rules, now)
         _save_member(session, m)
-    response = {"transaction_id": transaction_id, "customer_id": m.id, "status": "released" if approve else "rejected",
-                "points": entry.row["points"], "balance": m.balance}
+    response = {
+        "transaction_id": transaction_id,
+        "customer_id": m.id,
+        "status": "released" if approve else "rejected",
+        "points": entry.row["points"],
+        "balance": m.balance,
+    }
     entry.row["response"] = response
     _write_entries(session, [entry])
     return response
 
 
-def award_activity(session: Session, *, activity_id: str, customer_id: str, kind: str, rules: Rules, actor: str,
-                   now: dt.datetime | None = None) -> dict[str, Any]:
+def award_activity(
+    session: Session,
+    *,
+    activity_id: str,
+    customer_id: str,
+    kind: str,
+    rules: Rules,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
     """Points for a non-transaction activity (social, referral, survey...), once per activity id."""
     now = now or utcnow()
     _check_id(activity_id, "activity_id", 128)
     _check_id(customer_id, "customer_id")
     if kind not in rules.activities:
-        raise InvalidInput(f"kind must be one of {', '.join(sorted(rules.activities))}, got {kind!r}", field="kind")
+        raise InvalidInput(
+            f"kind must be one of {', '.join(sorted(rules.activities))}, got {kind!r}", field="kind"
+        )
     req = request_hash("activity", customer_id, kind)
     m = _lock_one(session, customer_id, create=True, now=now)
     if (prior := _replay(session, "activity", activity_id, req)) is not None:
         return prior
     points = rules.activities[kind]
-    entry = PendingEntry(_entry_row(
-        "activity", activity_id, m.id, status="posted", effective_at=now, now=now, actor=actor, req_hash=req,
-        response={}, points=points, detail={"kind": kind}, rules_version=rules.version,
-    ))
+    entry = PendingEntry(
+        _entry_row(
+            "activity",
+            activity_id,
+            m.id,
+            status="posted",
+            effective_at=now,
+            now=now,
+            actor=actor,
+            req_hash=req,
+            response={},
+            points=points,
+            detail={"kind": kind},
+            rules_version=rules.version,
+        )
+    )
     if points:
         _credit(m, points, entry, rules, now)
         _save_member(session, m)
-    response = {"activity_id": activity_id, "customer_id": m.id, "kind": kind, "points": points,
-                "balance": m.balance}
+    response = {
+        "activity_id": activity_id,
+        "customer_id": m.id,
+        "kind": kind,
+        "points": points,
+        "balance": m.balance,
+    }
     entry.row["response"] = response
     _write_entries(session, [entry])
     return response
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 # Expiry
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 
 
-def expire_due(session: Session, *, as_of: dt.datetime, member_ids: Sequence[str] | None = None,
-               actor: str = "system:expiry") -> tuple[int, int]:
+def expire_due(
+    session: Session,
+    *,
+    as_of: dt.datetime,
+    member_ids: Sequence[str] | None = None,
+    actor: str = "system:expiry",
+) -> tuple[int, int]:
     """Expire what is left of every lot whose expiry is at or before ``as_of``; returns (lots, points).
 
     Idempotent: an expired lot has nothing left, and its expiry entry is unique per lot. The entry is dated at
     the lot's expiry so that balances as of past dates stay right whenever the run happens.
     """
     if member_ids is None:
-        member_ids = list(session.scalars(
-            select(Lot.member_id).where(Lot.remaining > 0, Lot.expires_at <= as_of).distinct()
-        ))
+        member_ids = list(
+            session.scalars(
+                select(Lot.member_id).where(Lot.remaining > 0, Lot.expires_at <= as_of).distinct()
+            )
+        )
     members = _lock_members(session, member_ids, create=False, now=as_of)
     if not members:
         return 0, 0
     lots = session.execute(
-        select(Lot.id, Lot.member_id, Lot.remaining, Lot.expires_at).where(
-            Lot.member_id.in_(list(members)), Lot.remaining > 0, Lot.expires_at <= as_of
-        ).order_by(Lot.member_id, Lot.expires_at, Lot.id)
+        select(Lot.id, Lot.member_id, Lot.remaining, Lot.expires_at)
+        .where(Lot.member_id.in_(list(members)), Lot.remaining > 0, Lot.expires_at <= as_of)
+        .order_by(Lot.member_id, Lot.expires_at, Lot.id)
     ).all()
     pending = []
     for lot in lots:
         m = members[lot.member_id]
         m.balance -= lot.remaining
         m.dirty = True
-        resp = {"lot_id": lot.id, "customer_id": m.id, "points": lot.remaining,
-                "expired_at": lot.expires_at.isoformat()}
-        entry = PendingEntry(_entry_row(
-            "expire", f"lot:{lot.id}", m.id, status="posted", effective_at=lot.expires_at, now=utcnow(),
-            actor=actor, req_hash=request_hash("expire", lot.id), response=resp, points=lot.remaining,
-        ))
+        resp = {
+            "lot_id": lot.id,
+            "customer_id": m.id,
+            "points": lot.remaining,
+            "expired_at": lot.expires_at.isoformat(),
+        }
+        entry = PendingEntry(
+            _entry_row(
+                "expire",
+                f"lot:{lot.id}",
+                m.id,
+                status="posted",
+                effective_at=lot.expires_at,
+                now=utcnow(),
+                actor=actor,
+                req_hash=request_hash("expire", lot.id),
+                response=resp,
+                points=lot.remaining,
+            )
+        )
         entry.lines += [("points", m.id, -lot.remaining), ("expired", None, lot.remaining)]
         pending.append(entry)
     if lots:
@@ -996,14 +1399,19 @@ def expire_due(session: Session, *, as_of: dt.datetime, member_ids: Sequence[str
 
 
 def members_with_due_lots(session: Session, *, as_of: dt.datetime) -> list[str]:
-    return list(session.scalars(
-        select(Lot.member_id).where(Lot.remaining > 0, Lot.expires_at <= as_of).distinct().order_by(Lot.member_id)
-    ))
+    return list(
+        session.scalars(
+            select(Lot.member_id)
+            .where(Lot.remaining > 0, Lot.expires_at <= as_of)
+            .distinct()
+            .order_by(Lot.member_id)
+        )
+    )
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 # Offers catalogue and activations
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 
 OFFER_KINDS = ("multiplier", "bonus_points", "cashback", "informational")
 
@@ -1017,7 +1425,9 @@ def upsert_offer(session: Session, spec: dict[str, Any], *, now: dt.datetime | N
         raise InvalidInput(f"kind must be one of {', '.join(OFFER_KINDS)}, got {kind!r}", field="kind")
     duration = spec.get("duration_days")
     if not isinstance(duration, int) or not 1 <= duration <= 366:
-        raise InvalidInput("duration_days must be a whole number of days between 1 and 366", field="duration_days")
+        raise InvalidInput(
+            "duration_days must be a whole number of days between 1 and 366", field="duration_days"
+        )
     multiplier = Decimal(str(spec.get("multiplier", 1)))
     if kind == "multiplier" and not Decimal(1) <= multiplier <= Decimal(10):
         raise InvalidInput("multiplier must be between 1 and 10", field="multiplier")
@@ -1040,8 +1450,15 @@ def upsert_offer(session: Session, spec: dict[str, Any], *, now: dt.datetime | N
     return offer
 
 
-def activate_offer(session: Session, *, offer_id: str, customer_id: str, decision_id: str | None,
-                   rules: Rules, now: dt.datetime | None = None) -> dict[str, Any]:
+def activate_offer(
+    session: Session,
+    *,
+    offer_id: str,
+    customer_id: str,
+    decision_id: str | None,
+    rules: Rules,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
     """Switch an offer on for a customer. Asking again while it is active returns the same activation."""
     now = now or utcnow()
     _check_id(customer_id, "customer_id")
@@ -1055,41 +1472,65 @@ def activate_offer(session: Session, *, offer_id: str, customer_id: str, decisio
         names = [t.name for t in rules.tiers]
         tier = customer_tier(session, m.id, now, rules)
         if offer.min_tier in names and names.index(tier) < names.index(offer.min_tier):
-            raise Conflict(f"offer {offer_id!r} needs tier {offer.min_tier}, customer is {tier}", code="not_eligible")
+            raise Conflict(
+                f"offer {offer_id!r} needs tier {offer.min_tier}, customer is {tier}", code="not_eligible"
+            )
     current = session.execute(
-        select(Activation).where(Activation.member_id == m.id, Activation.offer_id == offer_id,
-                                 Activation.expires_at > now).order_by(Activation.id.desc())
+        select(Activation)
+        .where(Activation.member_id == m.id, Activation.offer_id == offer_id, Activation.expires_at > now)
+        .order_by(Activation.id.desc())
     ).scalar()
     if current is None:
-        current = Activation(ext_id=f"{offer_id}:{m.id}:{now.isoformat()}", offer_id=offer_id, member_id=m.id,
-                             decision_id=decision_id, activated_at=now,
-                             expires_at=now + dt.timedelta(days=offer.duration_days))
+        current = Activation(
+            ext_id=f"{offer_id}:{m.id}:{now.isoformat()}",
+            offer_id=offer_id,
+            member_id=m.id,
+            decision_id=decision_id,
+            activated_at=now,
+            expires_at=now + dt.timedelta(days=offer.duration_days),
+        )
         session.add(current)
         session.flush()
     return _activation_view(current, offer)
 
 
 def _activation_view(a: Activation, offer: Offer) -> dict[str, Any]:
-    return {"activation_id": a.id, "offer_id": a.offer_id, "customer_id": a.member_id, "decision_id": a.decision_id,
-            "kind": offer.kind, "multiplier": float(offer.multiplier), "activated_at": a.activated_at.isoformat(),
-            "expires_at": a.expires_at.isoformat(),
-            "completed_at": a.completed_at.isoformat() if a.completed_at else None}
+    return {
+        "activation_id": a.id,
+        "offer_id": a.offer_id,
+        "customer_id": a.member_id,
+        "decision_id": a.decision_id,
+        "kind": offer.kind,
+        "multiplier": float(offer.multiplier),
+        "activated_at": a.activated_at.isoformat(),
+        "expires_at": a.expires_at.isoformat(),
+        "completed_at": a.completed_at.isoformat() if a.completed_at else None,
+    }
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 # Reading
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 
 
 def customer_tier(session: Session, member_id: str, at: dt.datetime, rules: Rules) -> str:
     first, last = tier_window(at)
-    spend = session.scalar(select(func.coalesce(func.sum(SpendMonth.amount), 0)).where(
-        SpendMonth.member_id == member_id, SpendMonth.month >= first, SpendMonth.month <= last))
+    spend = session.scalar(
+        select(func.coalesce(func.sum(SpendMonth.amount), 0)).where(
+            SpendMonth.member_id == member_id, SpendMonth.month >= first, SpendMonth.month <= last
+        )
+    )
     return tier_for(Decimal(spend or 0), rules.tiers).name
 
 
-def customer_view(session: Session, customer_id: str, *, rules: Rules, now: dt.datetime | None = None,
-                  expiring_limit: int = 12) -> dict[str, Any]:
+def customer_view(
+    session: Session,
+    customer_id: str,
+    *,
+    rules: Rules,
+    now: dt.datetime | None = None,
+    expiring_limit: int = 12,
+) -> dict[str, Any]:
     now = now or utcnow()
     m = session.get(Member, customer_id)
     if m is None:
@@ -1097,10 +1538,13 @@ def customer_view(session: Session, customer_id: str, *, rules: Rules, now: dt.d
     expiring = session.execute(
         select(Lot.expires_at, func.sum(Lot.remaining).label("points"))
         .where(Lot.member_id == m.id, Lot.remaining > 0)
-        .group_by(Lot.expires_at).order_by(Lot.expires_at).limit(expiring_limit)
+        .group_by(Lot.expires_at)
+        .order_by(Lot.expires_at)
+        .limit(expiring_limit)
     ).all()
     offers = session.execute(
-        select(Activation, Offer).join(Offer, Offer.id == Activation.offer_id)
+        select(Activation, Offer)
+        .join(Offer, Offer.id == Activation.offer_id)
         .where(Activation.member_id == m.id, Activation.activated_at <= now, Activation.expires_at > now)
         .order_by(Activation.expires_at)
     ).all()
@@ -1124,27 +1568,43 @@ def balance_as_of(session: Session, customer_id: str, as_of: dt.datetime) -> dic
         raise NotFound(f"unknown customer {customer_id!r}", code="unknown_customer")
     rows = session.execute(
         select(Line.account, func.coalesce(func.sum(Line.points), 0))
-        .where(Line.member_id == customer_id, Line.account.in_(["points", "debt"]), Line.effective_at <= as_of)
+        .where(
+            Line.member_id == customer_id, Line.account.in_(["points", "debt"]), Line.effective_at <= as_of
+        )
         .group_by(Line.account)
     ).all()
     sums = {acc: int(total) for acc, total in rows}
-    return {"customer_id": customer_id, "as_of": as_of.isoformat(), "balance": sums.get("points", 0),
-            "debt": -sums.get("debt", 0)}
+    return {
+        "customer_id": customer_id,
+        "as_of": as_of.isoformat(),
+        "balance": sums.get("points", 0),
+        "debt": -sums.get("debt", 0),
+    }
 
 
 def check_invariants(session: Session) -> list[str]:
     """Every way the ledger could disagree with itself; empty when all is well (used by tests and audits)."""
     problems: list[str] = []
     for eid, total in session.execute(
-        select(Line.entry_id, func.sum(Line.points)).group_by(Line.entry_id).having(func.sum(Line.points) != 0)
+        select(Line.entry_id, func.sum(Line.points))
+        .group_by(Line.entry_id)
+        .having(func.sum(Line.points) != 0)
     ):
         problems.append(f"entry {eid} lines sum to {total}")
-    lines = dict(session.execute(
-        select(Line.member_id, func.sum(Line.points)).where(Line.account == "points").group_by(Line.member_id)
-    ).all())
-    debts = dict(session.execute(
-        select(Line.member_id, func.sum(Line.points)).where(Line.account == "debt").group_by(Line.member_id)
-    ).all())
+    lines = dict(
+        session.execute(
+            select(Line.member_id, func.sum(Line.points))
+            .where(Line.account == "points")
+            .group_by(Line.member_id)
+        ).all()
+    )
+    debts = dict(
+        session.execute(
+            select(Line.member_id, func.sum(Line.points))
+            .where(Line.account == "debt")
+            .group_by(Line.member_id)
+        ).all()
+    )
     lots = dict(session.execute(select(Lot.member_id, func.sum(Lot.remaining)).group_by(Lot.member_id)).all())
     for m in session.execute(select(Member)).scalars():
         if m.balance < 0 or m.debt < 0:
@@ -1159,8 +1619,29 @@ def check_invariants(session: Session) -> list[str]:
 
 
 __all__ = [
-    "OFFER_KINDS", "Outcome", "PostingResult", "TransactionIn", "activate_offer", "award_activity", "balance_as_of",
-    "capture_hold", "check_invariants", "create_hold", "customer_tier", "customer_view", "expire_due",
-    "in_transaction", "members_with_due_lots", "post_transaction", "post_transactions", "redeem", "reverse",
-    "review_held", "upsert_offer", "utcnow", "validate_transaction", "void_hold", "void_timed_out_holds",
+    "OFFER_KINDS",
+    "Outcome",
+    "PostingResult",
+    "TransactionIn",
+    "activate_offer",
+    "award_activity",
+    "balance_as_of",
+    "capture_hold",
+    "check_invariants",
+    "create_hold",
+    "customer_tier",
+    "customer_view",
+    "expire_due",
+    "in_transaction",
+    "members_with_due_lots",
+    "post_transaction",
+    "post_transactions",
+    "redeem",
+    "reverse",
+    "review_held",
+    "upsert_offer",
+    "utcnow",
+    "validate_transaction",
+    "void_hold",
+    "void_timed_out_holds",
 ]

@@ -141,7 +141,9 @@ def parse_rules(doc: Mapping[str, Any]) -> Rules:
     fraud = FraudLimits(
         velocity_max=int(f.get("velocity_max", 30)),
         velocity_window=dt.timedelta(seconds=int(f.get("velocity_window_seconds", 3600))),
-        unusual_amount_absolute=_dec(f.get("unusual_amount_absolute", "5000000"), "fraud.unusual_amount_absolute"),
+        unusual_amount_absolute=_dec(
+            f.get("unusual_amount_absolute", "5000000"), "fraud.unusual_amount_absolute"
+        ),
         unusual_amount_factor=_dec(f.get("unusual_amount_factor", 50), "fraud.unusual_amount_factor"),
         unusual_min_history=int(f.get("unusual_min_history", 10)),
         rapid_redeem_window=dt.timedelta(seconds=int(f.get("rapid_redeem_window_seconds", 600))),
@@ -292,7 +294,9 @@ def compute_earning(
     )
 
 
-def reversal_points(original_points: int, original_amount: Decimal, refunded_before: Decimal, refund: Decimal) -> int:
+def reversal_points(
+    original_points: int, original_amount: Decimal, refunded_before: Decimal, refund: Decimal
+) -> int:
     """Points to claw back for a (partial) refund, proportional to the cumulative refunded amount.
 
     Working on the cumulative amount means several partial refunds add up to exactly the original points,

@@ -124,7 +124,9 @@ class Line(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
-    account: Mapped[str] = mapped_column(String(16))  # points | debt | programme | redeemed | expired | reversed
+    account: Mapped[str] = mapped_column(
+        String(16)
+    )  # points | debt | programme | redeemed | expired | reversed
     member_id: Mapped[str | None] = mapped_column(String(64))
     points: Mapped[int] = mapped_column(BigInteger)
     effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -132,7 +134,10 @@ class Line(Base):
 
 class Lot(Base):
     __tablename__ = "lots"
-    __table_args__ = (Index("ix_lots_member_expires", "member_id", "expires_at"), Index("ix_lots_expires", "expires_at"))
+    __table_args__ = (
+        Index("ix_lots_member_expires", "member_id", "expires_at"),
+        Index("ix_lots_expires", "expires_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     member_id: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,157 @@
+"""Shared fixtures: databases for the tests, and isolation from the developer's own files.
+
+- ``engine``: a fresh, migrated SQLite database (file) per test. Migrations run once per session into a
+  template file that each test copies, so a test pays for a file copy, not for Alembic.
+- ``pg_engine``: the session's PostgreSQL database ``loyalty_test_<random>`` (created on the server of
+  ``LOYALTY_TEST_PG_URL``, default ``postgresql://postgres@127.0.0.1:5432/postgres``, migrated once,
+  dropped at the end), with every table truncated before each test. Tests using it are marked
+  ``postgres``. When the server cannot be reached they are skipped, unless ``CI`` is true or
+  ``LOYALTY_REQUIRE_POSTGRES=1``: then they fail, so a CI run never passes by skipping the PostgreSQL half.
+- ``db_engine``: the same test on both backends (params ``sqlite`` and ``postgres``).
+
+Each of them also points ``LOYALTY_DATABASE_URL`` at its database for the duration of the test. Without any
+of them, ``LOYALTY_DATABASE_URL`` points at a per-session temporary file: no test writes into the repo's var/.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from loyalty_core.config import get_settings
+from loyalty_core.db import make_engine, migrate, normalize_url
+from loyalty_core.schema import metadata
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+TRUE = {"1", "true", "yes", "on"}
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in TRUE
+
+
+def postgres_required() -> bool:
+    """In CI (or when asked) a missing PostgreSQL is a failure, never a silent skip."""
+    return _truthy("CI") or _truthy("LOYALTY_REQUIRE_POSTGRES")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Any test that uses ``pg_engine`` directly carries the ``postgres`` marker, so ``-m`` selects it."""
+    for item in items:
+        if "pg_engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Default every test to a throw-away SQLite URL, never the repository's var/loyalty.db."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('default-db') / 'loyalty.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOYALTY_DATABASE_URL", url)
+        get_settings.cache_clear()
+        yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Settings are cached; re-read them around each test so ``monkeypatch.setenv`` takes effect."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _use_database(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("LOYALTY_DATABASE_URL", url)
+    get_settings.cache_clear()
+
+
+# --- SQLite ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    template = make_engine(f"sqlite:///{path}")
+    try:
+        migrate(template)
+    finally:
+        template.dispose()
+    # Fold the WAL into the main file so that copying that one file copies everything.
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
+    return path
+
+
+@pytest.fixture
+def engine(_sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """A fresh migrated SQLite database for this test only."""
+    path = tmp_path / "loyalty.db"
+    shutil.copyfile(_sqlite_template, path)
+    url = f"sqlite:///{path}"
+    _use_database(monkeypatch, url)
+    eng = make_engine(url)
+    yield eng
+    eng.dispose()
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------------------
+
+
+def _unavailable(reason: str) -> None:
+    if postgres_required():
+        pytest.fail(f"PostgreSQL is required (CI or LOYALTY_REQUIRE_POSTGRES=1) but {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[Engine]:
+    import psycopg
+
+    admin_url = make_url(normalize_url(os.environ.get("LOYALTY_TEST_PG_URL", DEFAULT_PG_URL)))
+    name = f"loyalty_test_{secrets.token_hex(4)}"
+    admin_dsn = admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        _unavailable(f"cannot connect to {admin_url.render_as_string(hide_password=True)}: {exc}")
+
+    eng = make_engine(admin_url.set(database=name).render_as_string(hide_password=False))
+    try:
+        migrate(eng)
+        yield eng
+    finally:
+        eng.dispose()
+        with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_engine(_pg_database: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """The session's PostgreSQL test database, emptied (identities restarted) before this test."""
+    tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    with _pg_database.begin() as conn:
+        # TRUNCATE fires no row-level triggers, so the append-only journal can still be emptied here.
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    _use_database(monkeypatch, _pg_database.url.render_as_string(hide_password=False))
+    return _pg_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_engine(request: pytest.FixtureRequest) -> Engine:
+    """Runs the test once on a fresh SQLite database and once on the emptied PostgreSQL database."""
+    fixture = "engine" if request.param == "sqlite" else "pg_engine"
+    result: Engine = request.getfixturevalue(fixture)
+    return result
