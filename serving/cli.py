@@ -139,5 +139,128 @@ def serve(
     )
 
 
+def _parse_as_of(value: str | None) -> Any:
+    """A date means the end of that day (UTC); a timestamp without offset is UTC."""
+    import datetime as dt
+
+    from loyalty_core.errors import InvalidInput
+
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
+        ts = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"--as-of {value!r} is not a date (YYYY-MM-DD) or an ISO timestamp") from exc
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
+
+
+def _progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=False,
+    )
+
+
+@app.command()
+@cli_errors
+def ingest(
+    path: Annotated[str, typer.Argument(help="A transactions CSV/Parquet file.")],
+    strict: Annotated[bool, typer.Option(help="Exit with code 1 when any row was rejected.")] = False,
+    report: Annotated[str | None, typer.Option(help="Write every rejected row to this CSV.")] = None,
+) -> None:
+    """Post a transactions file into the ledger (same rules as the API); a re-run adds nothing."""
+    import csv
+    from pathlib import Path
+
+    from loyalty_core.config import get_settings
+    from loyalty_core.db import make_engine
+    from loyalty_core.errors import InvalidInput
+    from loyalty_core.rules import load_rules
+    from pipelines.ingest import ingest_frame, read_transactions
+
+    settings = get_settings()
+    source = Path(path)
+    if not source.is_file():
+        raise InvalidInput(f"{source}: no such file")
+    rules = load_rules(settings.rules)
+    frame = read_transactions(source)
+    engine = make_engine(settings.database_url)
+    try:
+        with _progress() as bar:
+            task = bar.add_task(f"ingest {source.name}", total=len(frame))
+            result = ingest_frame(
+                engine, frame, rules=rules, source=str(source), progress=lambda n: bar.advance(task, n)
+            )
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"{result.rows_read} rows read: {result.posted} posted ({result.points} points), {result.held} held "
+        f"for review, {result.already_present} already present, {result.rejected} rejected"
+    )
+    for reason, count in result.rejected_by_reason().most_common():
+        typer.echo(f"  rejected {count:>8}  {reason}")
+    for problem in result.problems[:20]:
+        stderr.print(
+            f"row {problem.row}, column {problem.column}: {problem.reason}", markup=False, highlight=False
+        )
+    if len(result.problems) > 20:
+        stderr.print(f"... and {len(result.problems) - 20} more (use --report FILE for all)", markup=False)
+    if report:
+        with open(report, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["row", "column", "reason", "transaction_id"])
+            writer.writerows((p.row, p.column, p.reason, p.transaction_id or "") for p in result.problems)
+    if strict and result.problems:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@cli_errors
+def expire(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Expire lots due by the end of this date (default: now).")
+    ] = None,
+) -> None:
+    """Expire what is left of due points lots and void timed-out holds (idempotent)."""
+    from loyalty_core.config import get_settings
+    from loyalty_core.db import make_engine
+    from loyalty_core.ledger import expire_due, in_transaction, members_with_due_lots, void_timed_out_holds
+
+    cutoff = _parse_as_of(as_of)
+    engine = make_engine(get_settings().database_url)
+    lots = points = 0
+    try:
+        members = in_transaction(engine, lambda s: members_with_due_lots(s, as_of=cutoff))
+        with _progress() as bar:
+            task = bar.add_task("expire", total=len(members))
+            for start in range(0, len(members), 500):
+                chunk = members[start : start + 500]
+
+                def run(session: Any, chunk: list[str] = chunk) -> tuple[int, int]:
+                    return expire_due(session, as_of=cutoff, member_ids=chunk)
+
+                n, p = in_transaction(engine, run)
+                lots, points = lots + n, points + p
+                bar.advance(task, len(chunk))
+        voided = in_transaction(
+            engine, lambda s: void_timed_out_holds(s, now=min(cutoff, _parse_as_of(None)))
+        )
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"expired {points} points in {lots} lots of {len(members)} customers as of {cutoff.isoformat()}"
+    )
+    typer.echo(f"voided {voided} timed-out holds")
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,115 @@
+"""The generic transactions importer: exact points, row-level error reports, and nothing counted twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from loyalty_core import ledger
+from loyalty_core.config import get_settings
+from loyalty_core.errors import InvalidInput
+from loyalty_core.rules import load_rules
+from loyalty_core.schema import Entry, Member
+from pipelines.ingest import ingest_file, ingest_frame
+from serving.cli import app
+
+RULES = load_rules(get_settings().rules)
+
+GOOD = """transaction_id,customer_id,occurred_at,type,amount,category,channel
+t1,alice,2025-03-01T10:00:00+03:00,purchase,1999.99,groceries,pos
+t2,alice,2025-03-02T10:00:00Z,bill_payment,250.00,,app
+t3,bob,2025-03-02T11:00:00Z,transfer,1.00,,app
+t4,bob,2025-03-01T09:00:00,purchase,100.00,fuel,pos
+"""
+BAD = """bad-amount,carol,2025-03-03T10:00:00Z,purchase,12abc,,
+bad-date,carol,yesterday,purchase,10.00,,
+bad-type,carol,2025-03-03T10:00:00Z,refund,10.00,,
+,carol,2025-03-03T10:00:00Z,purchase,10.00,,
+neg,carol,2025-03-03T10:00:00Z,purchase,-1.00,,
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "tx.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _balances(engine: Engine) -> dict[str, int]:
+    with Session(engine) as s:
+        return {m.id: m.balance for m in s.execute(select(Member)).scalars()}
+
+
+def test_ingest_posts_exact_points_and_rerun_adds_nothing(engine: Engine, tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD)
+    first = ingest_file(engine, path, rules=RULES)
+    assert (first.posted, first.rejected, first.points) == (4, 0, 19 + 4 + 5 + 1)
+    assert _balances(engine) == {"alice": 23, "bob": 6}
+    again = ingest_file(engine, path, rules=RULES)
+    assert (again.posted, again.already_present) == (0, 4)
+    assert _balances(engine) == {"alice": 23, "bob": 6}
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Entry)) == 4
+        assert ledger.check_invariants(s) == []
+
+
+def test_ingest_reports_bad_rows_by_row_and_column(engine: Engine, tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD + BAD)
+    report = ingest_file(engine, path, rules=RULES)
+    assert report.posted == 4
+    where = {(p.row, p.column) for p in report.problems}
+    assert where == {(5, "amount"), (6, "occurred_at"), (7, "type"), (8, "transaction_id"), (9, "amount")}
+    assert _balances(engine) == {"alice": 23, "bob": 6}
+
+
+def test_ingest_parquet_keeps_exact_amounts(engine: Engine, tmp_path: Path) -> None:
+    frame = pd.read_csv(_write(tmp_path, GOOD), dtype="string")
+    frame.to_parquet(tmp_path / "tx.parquet")
+    report = ingest_file(engine, tmp_path / "tx.parquet", rules=RULES)
+    assert (report.posted, report.points) == (4, 29)
+    with Session(engine) as s:
+        amount = s.scalar(select(Entry.amount).where(Entry.ext_id == "t1"))
+    assert str(amount) == "1999.99"
+
+
+def test_ingest_missing_column_names_it(engine: Engine) -> None:
+    with pytest.raises(InvalidInput, match="missing column"):
+        ingest_frame(engine, pd.DataFrame({"transaction_id": ["x"]}), rules=RULES)
+
+
+def test_ingest_same_id_other_body_is_a_conflict_not_a_second_posting(engine: Engine, tmp_path: Path) -> None:
+    ingest_file(engine, _write(tmp_path, GOOD), rules=RULES)
+    changed = GOOD.replace("1999.99", "2999.99")
+    report = ingest_file(engine, _write(tmp_path, changed, "changed.csv"), rules=RULES)
+    assert [(p.row, p.column) for p in report.problems] == [(1, "transaction_id")]
+    assert "different request" in report.problems[0].reason
+    assert _balances(engine)["alice"] == 23
+
+
+def test_cli_ingest_and_expire(engine: Engine, tmp_path: Path) -> None:
+    runner = CliRunner()
+    path = _write(tmp_path, GOOD + BAD)
+    out = runner.invoke(app, ["ingest", str(path), "--report", str(tmp_path / "rejects.csv")])
+    assert out.exit_code == 0, out.output
+    assert "4 posted" in out.output
+    assert "5 rejected" in out.output
+    assert len(pd.read_csv(tmp_path / "rejects.csv")) == 5
+    strict = runner.invoke(app, ["ingest", str(path), "--strict"])
+    assert strict.exit_code == 1
+    assert "4 already present" in strict.output
+    expired = runner.invoke(app, ["expire", "--as-of", "2026-03-02"])
+    assert expired.exit_code == 0, expired.output
+    assert "expired 29 points in 4 lots" in expired.output
+    assert "expired 0 points" in runner.invoke(app, ["expire", "--as-of", "2026-03-02"]).output
+    assert _balances(engine) == {"alice": 0, "bob": 0}
+    bad = runner.invoke(app, ["expire", "--as-of", "soon"])
+    assert bad.exit_code == 1
+    assert "--as-of" in bad.output
+    missing = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 1
+    assert "no such file" in missing.output
