@@ -1,0 +1,211 @@
+"""Earning arithmetic from the rules file: the brief's programme exactly, and what rules can add to it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from loyalty_core.config import DEFAULT_RULES
+from loyalty_core.errors import ConfigurationError
+from loyalty_core.rules import (
+    OfferEffect,
+    compute_earning,
+    fraud_reason_for_earning,
+    fraud_reason_for_redemption,
+    load_rules,
+    parse_rules,
+    reversal_points,
+    tier_window,
+)
+
+BRIEF = load_rules(DEFAULT_RULES)
+ZERO = Decimal(0)
+
+
+def earn(rules=BRIEF, txn_type="purchase", amount="0", category=None, spend=ZERO, offers=(), used=None):  # type: ignore[no-untyped-def]
+    return compute_earning(
+        rules,
+        txn_type=txn_type,
+        amount=Decimal(amount),
+        category=category,
+        tier_spend=spend,
+        offers=offers,
+        cap_used=used,
+    )
+
+
+@pytest.mark.parametrize(
+    ("txn_type", "amount", "points"),
+    [
+        ("purchase", "99.99", 0),
+        ("purchase", "100.00", 1),
+        ("purchase", "1999.99", 19),
+        ("bill_payment", "99.99", 0),
+        ("bill_payment", "250.00", 4),
+        ("transfer", "0.01", 5),
+        ("transfer", "1000000.00", 5),
+    ],
+)
+def test_brief_programme_for_base_tier(txn_type: str, amount: str, points: int) -> None:
+    result = earn(txn_type=txn_type, amount=amount)
+    assert (result.points, result.tier, result.multiplier) == (points, "base", Decimal(1))
+
+
+@given(cents=st.integers(min_value=1, max_value=10**11))
+def test_purchase_points_are_floor_of_hundreds(cents: int) -> None:
+    amount = Decimal(cents) / 100
+    assert earn(amount=str(amount)).points == cents // 10_000
+
+
+def test_tier_boost_applies_from_rolling_spend() -> None:
+    assert earn(amount="1000", spend=Decimal("299999.99")).points == 10
+    silver = earn(amount="1000", spend=Decimal("300000"))
+    assert (silver.tier, silver.points) == ("silver", 12)  # floor(10 x 1.25)
+    assert earn(amount="1000", spend=Decimal("1000000")).points == 15
+
+
+def test_tier_window_is_this_month_and_eleven_before() -> None:
+    assert tier_window(dt.datetime(2026, 3, 15, tzinfo=dt.UTC)) == (dt.date(2025, 4, 1), dt.date(2026, 3, 1))
+    assert tier_window(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)) == (dt.date(2026, 1, 1), dt.date(2026, 12, 1))
+
+
+RICH = parse_rules(
+    {
+        "earn": [
+            {"id": "purchase", "types": ["purchase"], "per_amount": "100", "points": 1},
+            {
+                "id": "travel",
+                "types": ["purchase"],
+                "categories": ["travel"],
+                "per_amount": "100",
+                "points": 2,
+            },
+            {
+                "id": "fuel",
+                "types": ["purchase"],
+                "categories": ["fuel"],
+                "fixed_points": 10,
+                "min_amount": "500",
+            },
+            {
+                "id": "bills",
+                "types": ["bill_payment"],
+                "per_amount": "100",
+                "points": 2,
+                "cap_points": 100,
+                "cap_period": "month",
+            },
+        ]
+    }
+)
+
+
+def test_category_bonus_minimum_and_cap() -> None:
+    assert earn(RICH, amount="1000", category="travel").points == 30
+    assert earn(RICH, amount="499.99", category="fuel").points == 4
+    assert earn(RICH, amount="500", category="fuel").points == 15
+    capped = earn(RICH, txn_type="bill_payment", amount="10000", used={"bills": 90})
+    assert (capped.points, capped.rule_points) == (10, {"bills": 10})
+    assert earn(RICH, txn_type="bill_payment", amount="10000", used={"bills": 100}).points == 0
+
+
+def _offer(kind: str, **kw: object) -> OfferEffect:
+    base: dict[str, object] = {
+        "activation_id": 1,
+        "kind": kind,
+        "multiplier": Decimal(1),
+        "bonus_points": 0,
+        "threshold": None,
+        "categories": None,
+        "txn_types": None,
+        "completed": False,
+    }
+    base.update(kw)
+    return OfferEffect(**base)  # type: ignore[arg-type]
+
+
+def test_offers_multiply_without_stacking_and_bonus_pays_once() -> None:
+    double_travel = _offer("multiplier", multiplier=Decimal(2), categories=frozenset({"travel"}))
+    triple = _offer("multiplier", activation_id=2, multiplier=Decimal(3))
+    assert earn(amount="1000", category="groceries", offers=[double_travel]).points == 10
+    result = earn(amount="1000", category="travel", offers=[double_travel, triple])
+    assert (result.points, result.multiplier, result.activation_id) == (30, Decimal(3), 2)
+    bonus = _offer("bonus_points", activation_id=3, bonus_points=500, threshold=Decimal(3000))
+    assert earn(amount="2999.99", offers=[bonus]).points == 29
+    paid = earn(amount="3000", offers=[bonus])
+    assert (paid.points, paid.completed_activation_ids) == (530, (3,))
+    done = _offer("bonus_points", activation_id=3, bonus_points=500, threshold=Decimal(3000), completed=True)
+    assert earn(amount="3000", offers=[done]).points == 30
+
+
+@given(
+    points=st.integers(min_value=0, max_value=10**6),
+    cents=st.integers(min_value=1, max_value=10**9),
+    cuts=st.lists(st.integers(min_value=1, max_value=99), max_size=5),
+)
+def test_partial_reversals_add_up_to_the_original_points(points: int, cents: int, cuts: list[int]) -> None:
+    amount = Decimal(cents) / 100
+    refunded = Decimal(0)
+    total = 0
+    for pct in cuts:
+        part = (amount - refunded) * pct / 100
+        part = part.quantize(Decimal("0.01"))
+        if part <= 0:
+            continue
+        total += reversal_points(points, amount, refunded, part)
+        refunded += part
+    total += reversal_points(points, amount, refunded, amount - refunded)
+    assert total == points
+
+
+def test_fraud_checks() -> None:
+    limits = BRIEF.fraud
+    at = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+    quiet = {"recent_times": [], "txn_count": 0, "amount_sum": ZERO}
+    assert fraud_reason_for_earning(limits, amount=Decimal(1000), occurred_at=at, **quiet) is None
+    huge = fraud_reason_for_earning(limits, amount=Decimal("5000000.01"), occurred_at=at, **quiet)
+    assert huge is not None
+    assert huge.startswith("unusual_amount")
+    odd = fraud_reason_for_earning(
+        limits,
+        amount=Decimal(60000),
+        occurred_at=at,
+        recent_times=[],
+        txn_count=10,
+        amount_sum=Decimal(10000),
+    )
+    assert odd is not None
+    assert "mean" in odd
+    burst = [at - dt.timedelta(minutes=i) for i in range(30)]
+    fast = fraud_reason_for_earning(
+        limits, amount=Decimal(10), occurred_at=at, recent_times=burst, txn_count=0, amount_sum=ZERO
+    )
+    assert fast is not None
+    assert fast.startswith("velocity")
+    assert fraud_reason_for_redemption(limits, points=1000, recently_earned=800) is not None
+    assert fraud_reason_for_redemption(limits, points=1000, recently_earned=799) is None
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"earn": [{"id": "x", "types": ["refund"], "fixed_points": 1}]}, "types"),
+        ({"earn": [{"id": "x", "types": ["purchase"]}]}, "exactly one of"),
+        ({"earn": [{"id": "x", "types": ["purchase"], "per_amount": "-1", "points": 1}]}, "non-negative"),
+        ({"earn": [{"id": "x", "types": ["purchase"], "fixed_points": 1, "cap_points": 5}]}, "caps"),
+        ({"tiers": {"levels": [{"name": "a", "min_spend": "10", "boost": "1"}]}}, "lowest tier"),
+    ],
+)
+def test_bad_rules_name_the_key(doc: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        parse_rules(doc)
+
+
+def test_missing_rules_file_says_what_to_set(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="LOYALTY_RULES"):
+        load_rules(tmp_path / "none.toml")
