@@ -31,6 +31,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Most postings the service commits in one database transaction (group commit).",
     )
+    post_batch_linger_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=100,
+        description="Under concurrent load, how long a batch may wait for the rest of the previous round.",
+    )
 
 
 @lru_cache

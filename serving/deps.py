@@ -1,0 +1,58 @@
+"""Dependencies as ``Annotated`` aliases, so an endpoint's signature says what it uses and who may call it.
+
+The engine, rules, keys and batcher are built once in the lifespan and kept on ``app.state``; these read them
+back. Reading ``app.state`` is ``async`` (no thread hop); only the session, which does I/O, is a plain
+generator that FastAPI runs in its thread pool next to the plain ``def`` endpoints that use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from loyalty_core.config import Settings
+from loyalty_core.rules import Rules
+from serving.batcher import PostingBatcher
+from serving.security import Caller, require_scope
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+async def get_rules(request: Request) -> Rules:
+    rules: Rules = request.app.state.rules
+    return rules
+
+
+async def get_batcher(request: Request) -> PostingBatcher:
+    batcher: PostingBatcher = request.app.state.batcher
+    return batcher
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """A read session; writes go through ``ledger.in_transaction``, which owns its session and its retries."""
+    with Session(engine) as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+RulesDep = Annotated[Rules, Depends(get_rules)]
+BatcherDep = Annotated[PostingBatcher, Depends(get_batcher)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+CoreCaller = Annotated[Caller, Depends(require_scope("core"))]
+MarketingCaller = Annotated[Caller, Depends(require_scope("marketing"))]
+ReaderCaller = Annotated[Caller, Depends(require_scope("core", "marketing"))]
+AdminCaller = Annotated[Caller, Depends(require_scope("admin"))]

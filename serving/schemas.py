@@ -1,0 +1,232 @@
+"""Request and response bodies of the HTTP API, apart from the tables.
+
+Requests are strict on purpose: a bank's core system that sends ``"amount": true`` or a naive timestamp has
+a bug, and guessing what it meant would put wrong points in the ledger. So extra fields, booleans for numbers,
+numeric strings for point counts, NaN/infinity, more than two decimals and timestamps without an offset are
+all refused with 422 naming the field. The ledger validates again (it also serves the bulk importer); these
+models exist so that the refusal happens before a request costs a database round trip, and so that the
+OpenAPI document tells callers the rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_AMOUNT = Decimal("1000000000000")
+MAX_POINTS = 10**12
+
+Id64 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+Id128 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
+Amount = Annotated[
+    Decimal,
+    Field(
+        gt=0,
+        le=MAX_AMOUNT,
+        decimal_places=2,
+        allow_inf_nan=False,
+        description="In the currency's units, at most 2 decimals; a JSON number or a decimal string.",
+        examples=["1500.00"],
+    ),
+]
+Points = Annotated[int, Field(strict=True, gt=0, le=MAX_POINTS, description="Whole points.")]
+TxnType = Literal["purchase", "bill_payment", "transfer"]
+Reward = Literal["cashback", "discount", "gift", "charity"]
+Label = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=32)]
+# The ledger's ``entries.channel`` column holds 16 characters.
+Channel = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=16)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests -----------------------------------------------------------------------------------------------
+
+
+class TransactionBody(Strict):
+    transaction_id: Id128
+    customer_id: Id64
+    type: TxnType
+    amount: Amount
+    occurred_at: AwareDatetime = Field(description="ISO 8601 with an offset, e.g. 2024-05-01T10:00:00+03:00.")
+    category: Label | None = None
+    channel: Channel | None = None
+    currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$")] | None = None
+
+
+class ReversalBody(Strict):
+    reversal_id: Id128
+    amount: Amount | None = Field(default=None, description="Refunded amount; omit for a full reversal.")
+
+
+class RedemptionBody(Strict):
+    redemption_id: Id128
+    customer_id: Id64
+    points: Points
+    reward: Reward
+
+
+class ActivityBody(Strict):
+    activity_id: Id128
+    customer_id: Id64
+    kind: Label = Field(description="One of the rules file's activities (social, referral, survey...).")
+
+
+class HoldBody(Strict):
+    hold_id: Id128
+    customer_id: Id64
+    points: Points
+    reward: Reward
+    timeout_seconds: Annotated[int, Field(strict=True, ge=1, le=86400)] | None = Field(
+        default=None, description="Default: the rules file's hold timeout."
+    )
+
+
+class ActivationBody(Strict):
+    customer_id: Id64
+    decision_id: Id64 | None = Field(
+        default=None, description="The ranking decision that proposed the offer."
+    )
+
+
+class OfferBody(Strict):
+    name: Annotated[str, StringConstraints(strict=True, max_length=200)] | None = None
+    kind: Literal["multiplier", "bonus_points", "cashback", "informational"]
+    multiplier: Annotated[Decimal, Field(ge=1, le=10, decimal_places=4, allow_inf_nan=False)] = Decimal(1)
+    bonus_points: Annotated[int, Field(strict=True, ge=0, le=MAX_POINTS)] = 0
+    threshold: Amount | None = None
+    categories: list[Label] | None = None
+    txn_types: list[TxnType] | None = None
+    channels: list[Channel] | None = None
+    duration_days: Annotated[int, Field(strict=True, ge=1, le=366)]
+    cost: Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)] = Decimal(0)
+    value: Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)] = Decimal(0)
+    min_tier: Label | None = None
+    active: Annotated[bool, Field(strict=True)] = True
+
+
+# --- responses ----------------------------------------------------------------------------------------------
+
+
+class PostingOut(BaseModel):
+    transaction_id: str
+    customer_id: str
+    points: int = Field(description="Points credited; 0 while the posting is held.")
+    multiplier: float
+    balance: int
+    status: Literal["posted", "held"]
+    tier: str
+    reason: str | None = Field(default=None, description="Why a held posting awaits review.")
+
+
+class ReversalOut(BaseModel):
+    reversal_id: str
+    transaction_id: str
+    customer_id: str
+    amount: Decimal
+    points_reversed: int
+    balance: int
+    debt: int = Field(
+        description="Points clawed back that the balance could not cover; later earnings settle it."
+    )
+
+
+class RedemptionOut(BaseModel):
+    redemption_id: str
+    customer_id: str
+    points: int
+    reward: str
+    status: Literal["posted", "held"]
+    balance: int
+    reason: str | None = None
+
+
+class ActivityOut(BaseModel):
+    activity_id: str
+    customer_id: str
+    kind: str
+    points: int
+    balance: int
+
+
+class HoldOut(BaseModel):
+    hold_id: str
+    customer_id: str
+    points: int
+    status: Literal["active", "captured", "voided"]
+    balance: int
+    available: int | None = Field(default=None, description="Spendable points left after this hold.")
+    expires_at: dt.datetime | None = None
+
+
+class ExpiringOut(BaseModel):
+    points: int
+    expires_at: dt.datetime
+
+
+class ActivationOut(BaseModel):
+    activation_id: int
+    offer_id: str
+    customer_id: str
+    decision_id: str | None
+    kind: str
+    multiplier: float
+    activated_at: dt.datetime
+    expires_at: dt.datetime
+    completed_at: dt.datetime | None
+
+
+class CustomerOut(BaseModel):
+    customer_id: str
+    balance: int
+    available: int = Field(description="Balance minus active holds and lots past their expiry.")
+    held: int
+    debt: int
+    tier: str
+    expiring: list[ExpiringOut]
+    active_offers: list[ActivationOut]
+    member_since: dt.datetime
+
+
+class BalanceOut(BaseModel):
+    customer_id: str
+    as_of: dt.datetime
+    balance: int
+    debt: int
+
+
+class OfferOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    offer_id: str = Field(validation_alias="id")
+    name: str
+    kind: str
+    multiplier: Decimal
+    bonus_points: int
+    threshold: Decimal | None
+    categories: list[str] | None
+    txn_types: list[str] | None
+    channels: list[str] | None
+    duration_days: int
+    cost: Decimal
+    value: Decimal
+    min_tier: str | None
+    active: bool
+
+
+class ReviewOut(BaseModel):
+    transaction_id: str
+    customer_id: str
+    status: Literal["released", "rejected"]
+    points: int
+    balance: int
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: str
+    models: dict[str, Any]
