@@ -19,7 +19,8 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from loyalty_core.errors import InvalidInput, LoyaltyError
-from loyalty_core.ledger import PostingResult, TransactionIn, in_transaction, post_transactions, utcnow
+from loyalty_core.journal import in_transaction, utcnow
+from loyalty_core.ledger import PostingResult, TransactionIn, post_transactions
 from loyalty_core.rules import Rules
 
 log = logging.getLogger(__name__)

@@ -25,14 +25,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from loyalty_core.errors import Unavailable
-from loyalty_core.ledger import (
-    Outcome,
-    PostingResult,
-    TransactionIn,
-    in_transaction,
-    post_transactions,
-    utcnow,
-)
+from loyalty_core.journal import in_transaction, utcnow
+from loyalty_core.ledger import Outcome, PostingResult, TransactionIn, post_transactions
 from loyalty_core.rules import Rules
 from serving import metrics
 

@@ -241,7 +241,9 @@ def expire(
     """Expire what is left of due points lots and void timed-out holds (idempotent)."""
     from loyalty_core.config import get_settings
     from loyalty_core.db import make_engine
-    from loyalty_core.ledger import expire_due, in_transaction, members_with_due_lots, void_timed_out_holds
+    from loyalty_core.expiry import expire_due, members_with_due_lots
+    from loyalty_core.journal import in_transaction
+    from loyalty_core.spending import void_timed_out_holds
 
     cutoff = _parse_as_of(as_of)
     engine = make_engine(get_settings().database_url)

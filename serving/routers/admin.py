@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from loyalty_core import ledger
+from loyalty_core import journal, reversals
 from serving.deps import AdminCaller, EngineDep, RulesDep
 from serving.schemas import ReviewOut
 
@@ -20,9 +20,9 @@ def release_posting(
     caller: AdminCaller, transaction_id: TransactionId, engine: EngineDep, rules: RulesDep
 ) -> dict[str, Any]:
     """Credit a held posting's points as of now; 409 ``not_held`` for a posting that was never held."""
-    return ledger.in_transaction(
+    return journal.in_transaction(
         engine,
-        lambda s: ledger.review_held(
+        lambda s: reversals.review_held(
             s, transaction_id=transaction_id, approve=True, rules=rules, actor=caller.actor
         ),
     )
@@ -33,9 +33,9 @@ def reject_posting(
     caller: AdminCaller, transaction_id: TransactionId, engine: EngineDep, rules: RulesDep
 ) -> dict[str, Any]:
     """Confirm that a held posting earns nothing; it stays in the journal as rejected."""
-    return ledger.in_transaction(
+    return journal.in_transaction(
         engine,
-        lambda s: ledger.review_held(
+        lambda s: reversals.review_held(
             s, transaction_id=transaction_id, approve=False, rules=rules, actor=caller.actor
         ),
     )

@@ -1,7 +1,7 @@
 """Points: postings, reversals, redemptions, holds, activities and what a customer holds.
 
 Postings go through the group-commit batcher (they are the bulk of the traffic); everything else is a plain
-``def`` endpoint running one ``ledger.in_transaction`` call, whose retries settle the races between
+``def`` endpoint running one ``journal.in_transaction`` call, whose retries settle the races between
 concurrent requests for the same customer. Every call records the caller's scope as the ledger actor.
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime
 
-from loyalty_core import ledger
+from loyalty_core import activities, journal, ledger, reversals, spending, statements
 from loyalty_core.errors import LoyaltyError
 from serving import metrics
 from serving.deps import BatcherDep, CoreCaller, EngineDep, ReaderCaller, RulesDep, SessionDep
@@ -77,9 +77,9 @@ def reverse_transaction(
     caller: CoreCaller, transaction_id: TransactionId, body: ReversalBody, engine: EngineDep, rules: RulesDep
 ) -> dict[str, Any]:
     """Claw back a refunded transaction's points, all or in proportion; what was spent becomes debt."""
-    return ledger.in_transaction(
+    return journal.in_transaction(
         engine,
-        lambda s: ledger.reverse(
+        lambda s: reversals.reverse(
             s,
             transaction_id=transaction_id,
             reversal_id=body.reversal_id,
@@ -93,9 +93,9 @@ def reverse_transaction(
 @router.post("/redemptions", response_model=RedemptionOut)
 def redeem(caller: CoreCaller, body: RedemptionBody, engine: EngineDep, rules: RulesDep) -> dict[str, Any]:
     """Spend points now (earliest-expiring first); 409 ``insufficient_points`` when the balance is short."""
-    return ledger.in_transaction(
+    return journal.in_transaction(
         engine,
-        lambda s: ledger.redeem(
+        lambda s: spending.redeem(
             s,
             redemption_id=body.redemption_id,
             customer_id=body.customer_id,
@@ -112,9 +112,9 @@ def award_activity(
     caller: CoreCaller, body: ActivityBody, engine: EngineDep, rules: RulesDep
 ) -> dict[str, Any]:
     """Points for a social action, referral or survey; once per ``activity_id``."""
-    return ledger.in_transaction(
+    return journal.in_transaction(
         engine,
-        lambda s: ledger.award_activity(
+        lambda s: activities.award_activity(
             s,
             activity_id=body.activity_id,
             customer_id=body.customer_id,
@@ -128,9 +128,9 @@ def award_activity(
 @router.post("/holds", response_model=HoldOut)
 def create_hold(caller: CoreCaller, body: HoldBody, engine: EngineDep, rules: RulesDep) -> dict[str, Any]:
     """Reserve points at a till until captured or voided; an uncaptured hold lapses after its timeout."""
-    return ledger.in_transaction(
+    return journal.in_transaction(
         engine,
-        lambda s: ledger.create_hold(
+        lambda s: spending.create_hold(
             s,
             hold_id=body.hold_id,
             customer_id=body.customer_id,
@@ -146,15 +146,17 @@ def create_hold(caller: CoreCaller, body: HoldBody, engine: EngineDep, rules: Ru
 @router.post("/holds/{hold_id}/capture", response_model=HoldOut)
 def capture_hold(caller: CoreCaller, hold_id: HoldId, engine: EngineDep) -> dict[str, Any]:
     """Spend the held points; 409 ``hold_not_active`` once the hold was voided or timed out."""
-    return ledger.in_transaction(
-        engine, lambda s: ledger.capture_hold(s, hold_id=hold_id, actor=caller.actor)
+    return journal.in_transaction(
+        engine, lambda s: spending.capture_hold(s, hold_id=hold_id, actor=caller.actor)
     )
 
 
 @router.post("/holds/{hold_id}/void", response_model=HoldOut)
 def void_hold(caller: CoreCaller, hold_id: HoldId, engine: EngineDep) -> dict[str, Any]:
     """Give the held points back to the customer's available balance."""
-    return ledger.in_transaction(engine, lambda s: ledger.void_hold(s, hold_id=hold_id, actor=caller.actor))
+    return journal.in_transaction(
+        engine, lambda s: spending.void_hold(s, hold_id=hold_id, actor=caller.actor)
+    )
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
@@ -162,7 +164,7 @@ def get_customer(
     caller: ReaderCaller, customer_id: CustomerId, session: SessionDep, rules: RulesDep
 ) -> dict[str, Any]:
     """Balance, tier, points about to expire and active offers."""
-    return ledger.customer_view(session, customer_id, rules=rules)
+    return statements.customer_view(session, customer_id, rules=rules)
 
 
 @router.get("/customers/{customer_id}/balance", response_model=BalanceOut)
@@ -173,4 +175,4 @@ def get_balance_as_of(
     session: SessionDep,
 ) -> dict[str, Any]:
     """Points and debt as the journal stood at ``as_of`` (statements, audits, disputes)."""
-    return ledger.balance_as_of(session, customer_id, as_of)
+    return statements.balance_as_of(session, customer_id, as_of)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from sqlalchemy import select
 
-from loyalty_core import ledger
-from loyalty_core.schema import Offer
+from loyalty_core import journal, offers
 from serving.deps import AdminCaller, CoreCaller, EngineDep, MarketingCaller, RulesDep, SessionDep
 from serving.schemas import ActivationBody, ActivationOut, OfferBody, OfferOut
 
@@ -20,14 +18,14 @@ OfferId = Annotated[str, Path(min_length=1, max_length=64)]
 @router.get("", response_model=list[OfferOut])
 def list_offers(caller: MarketingCaller, session: SessionDep) -> list[OfferOut]:
     """Every offer of the catalogue, withdrawn ones included (``active: false``), by id."""
-    return [OfferOut.model_validate(o) for o in session.scalars(select(Offer).order_by(Offer.id))]
+    return [OfferOut.model_validate(o) for o in offers.list_offers(session)]
 
 
 @router.put("/{offer_id}", response_model=OfferOut)
 def upsert_offer(caller: AdminCaller, offer_id: OfferId, body: OfferBody, engine: EngineDep) -> OfferOut:
     """Create or replace an offer; customers' existing activations keep pointing at it."""
     spec: dict[str, Any] = {"id": offer_id, **body.model_dump()}
-    return ledger.in_transaction(engine, lambda s: OfferOut.model_validate(ledger.upsert_offer(s, spec)))
+    return journal.in_transaction(engine, lambda s: OfferOut.model_validate(offers.upsert_offer(s, spec)))
 
 
 @router.post("/{offer_id}/activate", response_model=ActivationOut)
@@ -35,9 +33,9 @@ def activate_offer(
     caller: CoreCaller, offer_id: OfferId, body: ActivationBody, engine: EngineDep, rules: RulesDep
 ) -> dict[str, Any]:
     """Switch an offer on for a customer: its multiplier or bonus then applies to their next earnings."""
-    return ledger.in_transaction(
+    return journal.in_transaction(
         engine,
-        lambda s: ledger.activate_offer(
+        lambda s: offers.activate_offer(
             s, offer_id=offer_id, customer_id=body.customer_id, decision_id=body.decision_id, rules=rules
         ),
     )

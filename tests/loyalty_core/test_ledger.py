@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from loyalty_core import ledger
+from loyalty_core import journal, ledger, offers, reversals, spending, statements
 from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 from loyalty_core.rules import load_rules, parse_rules
@@ -30,18 +30,18 @@ def post(
     category: str | None = None,
 ) -> dict:  # type: ignore[no-untyped-def]
     txn = ledger.TransactionIn(tid, customer, kind, Decimal(amount), at, category)
-    return ledger.in_transaction(
+    return journal.in_transaction(
         engine, lambda s: ledger.post_transaction(s, txn, rules=rules, actor="test", now=at).response
     )
 
 
 def run(engine: Engine, fn, **kw):  # type: ignore[no-untyped-def]
-    return ledger.in_transaction(engine, lambda s: fn(s, **kw))
+    return journal.in_transaction(engine, lambda s: fn(s, **kw))
 
 
 def view(engine: Engine, customer: str, now: dt.datetime = T0) -> dict:  # type: ignore[type-arg]
     with Session(engine) as s:
-        return ledger.customer_view(s, customer, rules=BRIEF, now=now)
+        return statements.customer_view(s, customer, rules=BRIEF, now=now)
 
 
 def test_tier_rises_with_rolling_spend(db_engine: Engine) -> None:
@@ -82,7 +82,7 @@ def test_reversal_of_spent_points_becomes_debt_that_earnings_settle(db_engine: E
     post(db_engine, "t1", "c", "10000.00")
     run(
         db_engine,
-        ledger.redeem,
+        spending.redeem,
         redemption_id="r1",
         customer_id="c",
         points=80,
@@ -93,7 +93,7 @@ def test_reversal_of_spent_points_becomes_debt_that_earnings_settle(db_engine: E
     )
     out = run(
         db_engine,
-        ledger.reverse,
+        reversals.reverse,
         transaction_id="t1",
         reversal_id="v1",
         amount=None,
@@ -107,7 +107,7 @@ def test_reversal_of_spent_points_becomes_debt_that_earnings_settle(db_engine: E
     with pytest.raises(Conflict, match="fully reversed"):
         run(
             db_engine,
-            ledger.reverse,
+            reversals.reverse,
             transaction_id="t1",
             reversal_id="v2",
             amount=None,
@@ -116,14 +116,14 @@ def test_reversal_of_spent_points_becomes_debt_that_earnings_settle(db_engine: E
             now=T0,
         )
     with Session(db_engine) as s:
-        assert ledger.check_invariants(s) == []
+        assert statements.check_invariants(s) == []
 
 
 def test_partial_refunds_cannot_exceed_the_original(db_engine: Engine) -> None:
     post(db_engine, "t1", "c", "1000.00")
     first = run(
         db_engine,
-        ledger.reverse,
+        reversals.reverse,
         transaction_id="t1",
         reversal_id="v1",
         amount=Decimal("250"),
@@ -135,7 +135,7 @@ def test_partial_refunds_cannot_exceed_the_original(db_engine: Engine) -> None:
     with pytest.raises(InvalidInput, match="exceeds"):
         run(
             db_engine,
-            ledger.reverse,
+            reversals.reverse,
             transaction_id="t1",
             reversal_id="v2",
             amount=Decimal("750.01"),
@@ -145,7 +145,7 @@ def test_partial_refunds_cannot_exceed_the_original(db_engine: Engine) -> None:
         )
     rest = run(
         db_engine,
-        ledger.reverse,
+        reversals.reverse,
         transaction_id="t1",
         reversal_id="v3",
         amount=None,
@@ -157,7 +157,7 @@ def test_partial_refunds_cannot_exceed_the_original(db_engine: Engine) -> None:
     with pytest.raises(NotFound):
         run(
             db_engine,
-            ledger.reverse,
+            reversals.reverse,
             transaction_id="nope",
             reversal_id="v4",
             amount=None,
@@ -170,12 +170,12 @@ def test_partial_refunds_cannot_exceed_the_original(db_engine: Engine) -> None:
 def test_holds_reserve_then_capture_void_or_time_out(db_engine: Engine) -> None:
     post(db_engine, "t1", "c", "10000.00")
     hold = {"customer_id": "c", "reward": "gift", "rules": BRIEF, "actor": "test"}
-    run(db_engine, ledger.create_hold, hold_id="h1", points=60, now=T0, **hold)
+    run(db_engine, spending.create_hold, hold_id="h1", points=60, now=T0, **hold)
     assert view(db_engine, "c")["available"] == 40
     with pytest.raises(InsufficientPoints):
         run(
             db_engine,
-            ledger.redeem,
+            spending.redeem,
             redemption_id="r1",
             customer_id="c",
             points=41,
@@ -184,15 +184,15 @@ def test_holds_reserve_then_capture_void_or_time_out(db_engine: Engine) -> None:
             actor="test",
             now=T0,
         )
-    assert run(db_engine, ledger.capture_hold, hold_id="h1", actor="test", now=T0)["balance"] == 40
-    run(db_engine, ledger.create_hold, hold_id="h2", points=10, timeout_seconds=60, now=T0, **hold)
-    assert run(db_engine, ledger.void_hold, hold_id="h2", actor="test", now=T0)["status"] == "voided"
-    run(db_engine, ledger.create_hold, hold_id="h3", points=40, timeout_seconds=60, now=T0, **hold)
+    assert run(db_engine, spending.capture_hold, hold_id="h1", actor="test", now=T0)["balance"] == 40
+    run(db_engine, spending.create_hold, hold_id="h2", points=10, timeout_seconds=60, now=T0, **hold)
+    assert run(db_engine, spending.void_hold, hold_id="h2", actor="test", now=T0)["status"] == "voided"
+    run(db_engine, spending.create_hold, hold_id="h3", points=40, timeout_seconds=60, now=T0, **hold)
     later = T0 + dt.timedelta(seconds=61)
     assert view(db_engine, "c", later)["available"] == 40
     with pytest.raises(Conflict, match="timed out"):
-        run(db_engine, ledger.capture_hold, hold_id="h3", actor="test", now=later)
-    assert run(db_engine, ledger.void_timed_out_holds, now=later) == 1
+        run(db_engine, spending.capture_hold, hold_id="h3", actor="test", now=later)
+    assert run(db_engine, spending.void_timed_out_holds, now=later) == 1
     assert view(db_engine, "c", later)["balance"] == 40
 
 
@@ -201,7 +201,7 @@ def test_balance_as_of_past_dates(db_engine: Engine) -> None:
     post(db_engine, "t2", "c", "2000.00", at=T0 - dt.timedelta(days=5))
     run(
         db_engine,
-        ledger.redeem,
+        spending.redeem,
         redemption_id="r1",
         customer_id="c",
         points=15,
@@ -211,9 +211,9 @@ def test_balance_as_of_past_dates(db_engine: Engine) -> None:
         now=T0,
     )
     with Session(db_engine) as s:
-        assert ledger.balance_as_of(s, "c", T0 - dt.timedelta(days=7))["balance"] == 10
-        assert ledger.balance_as_of(s, "c", T0 - dt.timedelta(days=1))["balance"] == 30
-        assert ledger.balance_as_of(s, "c", T0)["balance"] == 15
+        assert statements.balance_as_of(s, "c", T0 - dt.timedelta(days=7))["balance"] == 10
+        assert statements.balance_as_of(s, "c", T0 - dt.timedelta(days=1))["balance"] == 30
+        assert statements.balance_as_of(s, "c", T0)["balance"] == 15
 
 
 def test_velocity_holds_then_release_credits(db_engine: Engine) -> None:
@@ -224,7 +224,7 @@ def test_velocity_holds_then_release_credits(db_engine: Engine) -> None:
     assert held["reason"].startswith("velocity")
     released = run(
         db_engine,
-        ledger.review_held,
+        reversals.review_held,
         transaction_id="t30",
         approve=True,
         rules=BRIEF,
@@ -233,13 +233,13 @@ def test_velocity_holds_then_release_credits(db_engine: Engine) -> None:
     )
     assert (released["status"], released["balance"]) == ("released", 31)
     with pytest.raises(Conflict):
-        run(db_engine, ledger.review_held, transaction_id="t29", approve=True, rules=BRIEF, actor="admin")
+        run(db_engine, reversals.review_held, transaction_id="t29", approve=True, rules=BRIEF, actor="admin")
 
 
 def test_activated_offer_multiplies_matching_earnings(db_engine: Engine) -> None:
     run(
         db_engine,
-        ledger.upsert_offer,
+        offers.upsert_offer,
         spec={
             "id": "travel2x",
             "kind": "multiplier",
@@ -251,7 +251,7 @@ def test_activated_offer_multiplies_matching_earnings(db_engine: Engine) -> None
     )
     act = run(
         db_engine,
-        ledger.activate_offer,
+        offers.activate_offer,
         offer_id="travel2x",
         customer_id="c",
         decision_id=None,
@@ -260,7 +260,7 @@ def test_activated_offer_multiplies_matching_earnings(db_engine: Engine) -> None
     )
     again = run(
         db_engine,
-        ledger.activate_offer,
+        offers.activate_offer,
         offer_id="travel2x",
         customer_id="c",
         decision_id=None,

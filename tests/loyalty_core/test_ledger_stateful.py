@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from loyalty_core import ledger
+from loyalty_core import expiry, ledger, reversals, spending, statements
 from loyalty_core.errors import Conflict, InsufficientPoints
 from loyalty_core.rules import parse_rules
 from loyalty_core.schema import metadata
@@ -130,7 +130,7 @@ class LedgerMachine(RuleBasedStateMachine):
         with Session(self.engine) as s, s.begin():
             if points > available:
                 with pytest.raises(InsufficientPoints):
-                    ledger.redeem(
+                    spending.redeem(
                         s,
                         redemption_id=self._next_id("r"),
                         customer_id=customer,
@@ -141,7 +141,7 @@ class LedgerMachine(RuleBasedStateMachine):
                         now=self.now,
                     )
                 return
-            out = ledger.redeem(
+            out = spending.redeem(
                 s,
                 redemption_id=self._next_id("r"),
                 customer_id=customer,
@@ -163,7 +163,7 @@ class LedgerMachine(RuleBasedStateMachine):
         left = txn.amount - refunded
         amount = max((left * share).quantize(Decimal("0.01")), Decimal("0.01"))
         with Session(self.engine) as s, s.begin():
-            out = ledger.reverse(
+            out = reversals.reverse(
                 s,
                 transaction_id=tid,
                 reversal_id=self._next_id("v"),
@@ -184,7 +184,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def advance_and_expire(self, days: int) -> None:
         self.now += dt.timedelta(days=days)
         with Session(self.engine) as s, s.begin():
-            ledger.expire_due(s, as_of=self.now)
+            expiry.expire_due(s, as_of=self.now)
         for member in self.members.values():
             for lot in member.lots:
                 if lot.expires_at <= self.now:
@@ -193,9 +193,9 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def ledger_agrees_with_model(self) -> None:
         with Session(self.engine) as s:
-            assert ledger.check_invariants(s) == []
+            assert statements.check_invariants(s) == []
             for customer, member in self.members.items():
-                view = ledger.customer_view(s, customer, rules=RULES, now=self.now)
+                view = statements.customer_view(s, customer, rules=RULES, now=self.now)
                 assert (view["balance"], view["debt"]) == (member.balance, member.debt), customer
                 by_expiry: dict[dt.datetime, int] = {}
                 for lot in member.lots:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from loyalty_core import ledger
+from loyalty_core import statements
 from loyalty_core.config import get_settings
 from loyalty_core.errors import InvalidInput
 from loyalty_core.rules import load_rules
@@ -55,7 +55,7 @@ def test_ingest_posts_exact_points_and_rerun_adds_nothing(engine: Engine, tmp_pa
     assert _balances(engine) == {"alice": 23, "bob": 6}
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Entry)) == 4
-        assert ledger.check_invariants(s) == []
+        assert statements.check_invariants(s) == []
 
 
 def test_ingest_reports_bad_rows_by_row_and_column(engine: Engine, tmp_path: Path) -> None:

@@ -1,0 +1,79 @@
+"""Points for what is not a transaction: social activity, referrals, surveys."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from loyalty_core.errors import InvalidInput
+from loyalty_core.journal import (
+    PendingEntry,
+    check_id,
+    credit,
+    entry_row,
+    lock_one,
+    replay,
+    request_hash,
+    save_member,
+    utcnow,
+    write_entries,
+)
+from loyalty_core.rules import (
+    Rules,
+)
+
+
+def award_activity(
+    session: Session,
+    *,
+    activity_id: str,
+    customer_id: str,
+    kind: str,
+    rules: Rules,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Points for a non-transaction activity (social, referral, survey...), once per activity id."""
+    now = now or utcnow()
+    check_id(activity_id, "activity_id", 128)
+    check_id(customer_id, "customer_id")
+    if kind not in rules.activities:
+        raise InvalidInput(
+            f"kind must be one of {', '.join(sorted(rules.activities))}, got {kind!r}", field="kind"
+        )
+    req = request_hash("activity", customer_id, kind)
+    m = lock_one(session, customer_id, create=True, now=now)
+    if (prior := replay(session, "activity", activity_id, req)) is not None:
+        return prior
+    points = rules.activities[kind]
+    entry = PendingEntry(
+        entry_row(
+            "activity",
+            activity_id,
+            m.id,
+            status="posted",
+            effective_at=now,
+            now=now,
+            actor=actor,
+            req_hash=req,
+            response={},
+            points=points,
+            detail={"kind": kind},
+            rules_version=rules.version,
+        )
+    )
+    if points:
+        credit(m, points, entry, rules, now)
+        save_member(session, m)
+    response = {
+        "activity_id": activity_id,
+        "customer_id": m.id,
+        "kind": kind,
+        "points": points,
+        "balance": m.balance,
+    }
+    entry.row["response"] = response
+    write_entries(session, [entry])
+    return response

@@ -1,0 +1,432 @@
+"""Shared machinery of every ledger operation: validation of ids and amounts, idempotency, member locks,
+retries, and writing balanced journal entries with their lines and lots.
+
+Concurrency rule: a member's row is locked (``SELECT ... FOR UPDATE``; SQLite serialises writers with
+``BEGIN IMMEDIATE``) before anything about that member is read, so two requests for the same member never
+interleave, and the idempotency check happens under that lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Engine, Table, bindparam, func, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from loyalty_core.errors import Conflict, InvalidInput, NotFound
+from loyalty_core.rules import (
+    REWARDS,
+    Rules,
+)
+from loyalty_core.schema import Activation, Entry, Hold, Line, Lot, Member
+
+log = logging.getLogger(__name__)
+
+# Core tables for executemany statements (the ORM would switch them to per-primary-key bulk mode).
+MEMBERS = cast(Table, Member.__table__)
+LOTS = cast(Table, Lot.__table__)
+ACTIVATIONS = cast(Table, Activation.__table__)
+ENTRIES = cast(Table, Entry.__table__)
+LINES = cast(Table, Line.__table__)
+
+MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in the currency's units: anything larger is a caller's bug
+MAX_ID_LEN = 64
+FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+CENT = Decimal("0.01")
+
+T = TypeVar("T")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def check_id(value: object, name: str, max_len: int = MAX_ID_LEN) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{name} must be a non-empty string", field=name)
+    if len(value) > max_len:
+        raise InvalidInput(f"{name} is longer than {max_len} characters", field=name)
+    if not value.isprintable():
+        raise InvalidInput(f"{name} contains control characters", field=name)
+    return value
+
+
+def check_amount(value: object, name: str = "amount") -> Decimal:
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise InvalidInput(f"{name} is not a number: {value!r}", field=name) from exc
+    if not amount.is_finite():
+        raise InvalidInput(f"{name} must be finite", field=name)
+    if amount <= 0:
+        raise InvalidInput(f"{name} must be positive, got {amount}", field=name)
+    if amount > MAX_AMOUNT:
+        raise InvalidInput(f"{name} {amount} is beyond any plausible transaction", field=name)
+    if amount != amount.quantize(CENT):
+        raise InvalidInput(f"{name} has more than 2 decimal places: {amount}", field=name)
+    return amount.quantize(CENT)
+
+
+def check_points(points: object, name: str = "points") -> int:
+    if isinstance(points, bool) or not isinstance(points, int):
+        raise InvalidInput(f"{name} must be a whole number", field=name)
+    if points <= 0 or points > 10**12:
+        raise InvalidInput(f"{name} must be between 1 and 10^12, got {points}", field=name)
+    return points
+
+
+def check_reward(reward: str) -> str:
+    if reward not in REWARDS:
+        raise InvalidInput(f"reward must be one of {', '.join(REWARDS)}, got {reward!r}", field="reward")
+    return reward
+
+
+def request_hash(*parts: object) -> str:
+    """A stable fingerprint of a request body: a replay must match it exactly, field by field."""
+    canon = "\x1f".join(
+        "" if p is None else p.isoformat() if isinstance(p, dt.datetime) else str(p) for p in parts
+    )
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+_RETRY_SQLSTATES = {"40001", "40P01", "23505"}
+
+
+def retryable(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in _RETRY_SQLSTATES:
+        return True
+    if isinstance(exc, IntegrityError) and "UNIQUE constraint failed" in str(orig):
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(orig)
+
+
+def in_transaction(engine: Engine, work: Callable[[Session], T], *, attempts: int = 8) -> T:
+    """Run ``work`` in one transaction, retrying races that the database settled by refusing one side.
+
+    A retry is safe because every operation is idempotent on the caller's id: the second attempt sees what
+    the winner wrote and answers a replay or a conflict instead of writing twice.
+    """
+    for attempt in range(attempts):
+        try:
+            with Session(engine, expire_on_commit=False) as session, session.begin():
+                return work(session)
+        except DBAPIError as exc:
+            if attempt == attempts - 1 or not retryable(exc):
+                raise
+            time.sleep(random.uniform(0, 0.002 * (2**attempt)))
+    raise AssertionError("unreachable")
+
+
+@dataclass(slots=True)
+class MemberState:
+    id: str
+    balance: int
+    debt: int
+    txn_count: int
+    amount_sum: Decimal
+    created: bool = False
+    dirty: bool = False
+
+
+def lock_members(
+    session: Session, ids: Iterable[str], *, create: bool, now: dt.datetime
+) -> dict[str, MemberState]:
+    """Lock members in id order (a fixed order, so concurrent batches cannot deadlock), enrolling new ones."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    q = select(Member.id, Member.balance, Member.debt, Member.txn_count, Member.amount_sum)
+    rows = session.execute(q.where(Member.id.in_(wanted)).order_by(Member.id).with_for_update()).all()
+    found = {r.id: MemberState(r.id, r.balance, r.debt, r.txn_count, r.amount_sum) for r in rows}
+    missing = [m for m in wanted if m not in found]
+    if missing and create:
+        session.execute(
+            insert_ignore(session, Member),
+            [
+                {"id": m, "created_at": now, "balance": 0, "debt": 0, "txn_count": 0, "amount_sum": 0}
+                for m in missing
+            ],
+        )
+        rows = session.execute(q.where(Member.id.in_(missing)).order_by(Member.id).with_for_update()).all()
+        for r in rows:
+            found[r.id] = MemberState(r.id, r.balance, r.debt, r.txn_count, r.amount_sum, created=True)
+    return found
+
+
+def insert_ignore(session: Session, table: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def upsert(session: Session, table: Any, keys: list[str], set_cols: list[str]) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(table)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table)  # type: ignore[assignment]
+    return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in set_cols})
+
+
+def lock_one(session: Session, customer_id: str, *, create: bool, now: dt.datetime) -> MemberState:
+    members = lock_members(session, [customer_id], create=create, now=now)
+    if customer_id not in members:
+        raise NotFound(f"unknown customer {customer_id!r}", code="unknown_customer")
+    return members[customer_id]
+
+
+def replay(session: Session, kind: str, ext_id: str, req_hash: str) -> dict[str, Any] | None:
+    row = session.execute(
+        select(Entry.request_hash, Entry.response).where(Entry.kind == kind, Entry.ext_id == ext_id)
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != req_hash:
+        raise Conflict(
+            f"{kind} id {ext_id!r} was already used with a different request body",
+            code="idempotency_conflict",
+        )
+    return dict(row.response)
+
+
+def save_member(session: Session, m: MemberState) -> None:
+    session.execute(
+        update(Member)
+        .where(Member.id == m.id)
+        .values(balance=m.balance, debt=m.debt, txn_count=m.txn_count, amount_sum=m.amount_sum)
+    )
+
+
+@dataclass(slots=True)
+class PendingEntry:
+    """An entry with its lines and lots, written together so that its lines always sum to zero."""
+
+    row: dict[str, Any]
+    lines: list[tuple[str, str | None, int]] = field(default_factory=list)  # (account, member_id, points)
+    lot: tuple[str, int, dt.datetime, dt.datetime] | None = None  # (member, points, earned_at, expires_at)
+
+
+def credit(m: MemberState, points: int, entry: PendingEntry, rules: Rules, at: dt.datetime) -> int:
+    """Book earned points: first settle the member's debt, the rest becomes a new lot. Returns lot points."""
+    settle = min(points, m.debt)
+    to_balance = points - settle
+    entry.lines.append(("programme", None, -points))
+    if settle:
+        entry.lines.append(("debt", m.id, settle))
+        m.debt -= settle
+    if to_balance:
+        entry.lines.append(("points", m.id, to_balance))
+        entry.lot = (m.id, to_balance, at, at + rules.lot_lifetime)
+        m.balance += to_balance
+    m.dirty = True
+    return to_balance
+
+
+_INSERT_PLANS: dict[tuple[str, str], tuple[str, list[str], list[Any]]] = {}
+
+
+def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Many-row INSERT straight through the driver's executemany, with each column's bind conversion.
+
+    The ledger writes four rows per posting; SQLAlchemy's per-statement parameter machinery cost more than
+    the database itself on the bulk path, so the statement text and converters are prepared once per table.
+    Every row must carry every column that the plan names (the entry builders guarantee it).
+    """
+    conn = session.connection()
+    dialect = conn.dialect
+    key = (dialect.name, table.name)
+    plan = _INSERT_PLANS.get(key)
+    if plan is None:
+        cols = [c.name for c in table.columns if c.name in rows[0]]
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        # Names come from our own schema, never from input, so building the text is safe.
+        values = ", ".join([mark] * len(cols))
+        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({values})"  # noqa: S608
+        procs = [table.c[c].type._cached_bind_processor(dialect) for c in cols]
+        plan = (sql, cols, procs)
+        _INSERT_PLANS[key] = plan
+    sql, cols, procs = plan
+    pairs = list(zip(cols, procs, strict=True))
+    params = [tuple(proc(row[c]) if proc is not None else row[c] for c, proc in pairs) for row in rows]
+    conn.exec_driver_sql(sql, params)
+
+
+def allocate_entry_ids(session: Session, n: int) -> list[int]:
+    """Entry ids chosen before the insert, so lines and lots can point at them in the same bulk write.
+
+    (``INSERT ... RETURNING`` in parameter order falls back to one statement per row on SQLite.) PostgreSQL
+    hands out a block of its sequence; SQLite runs one writer at a time (``BEGIN IMMEDIATE``), so the next ids
+    after the current maximum are ours until commit.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(
+            text("SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, :n)"),
+            {"n": n},
+        )
+        return [r[0] for r in rows]
+    start = int(session.scalar(select(func.coalesce(func.max(Entry.id), 0))) or 0)
+    return list(range(start + 1, start + n + 1))
+
+
+def write_entries(session: Session, pending: Sequence[PendingEntry]) -> list[int]:
+    if not pending:
+        return []
+    for p in pending:
+        assert sum(pts for _, _, pts in p.lines) == 0, f"unbalanced entry {p.row['kind']} {p.row['ext_id']}"
+    ids = allocate_entry_ids(session, len(pending))
+    for eid, p in zip(ids, pending, strict=True):
+        p.row["id"] = eid
+    bulk_insert(session, ENTRIES, [p.row for p in pending])
+    lines = [
+        {
+            "entry_id": eid,
+            "account": acc,
+            "member_id": mem,
+            "points": pts,
+            "effective_at": p.row["effective_at"],
+        }
+        for eid, p in zip(ids, pending, strict=True)
+        for acc, mem, pts in p.lines
+    ]
+    if lines:
+        bulk_insert(session, LINES, lines)
+    lots = [
+        {
+            "member_id": p.lot[0],
+            "entry_id": eid,
+            "points": p.lot[1],
+            "remaining": p.lot[1],
+            "earned_at": p.lot[2],
+            "expires_at": p.lot[3],
+        }
+        for eid, p in zip(ids, pending, strict=True)
+        if p.lot is not None
+    ]
+    if lots:
+        bulk_insert(session, LOTS, lots)
+    return ids
+
+
+def entry_row(
+    kind: str,
+    ext_id: str,
+    member_id: str | None,
+    *,
+    status: str,
+    effective_at: dt.datetime,
+    now: dt.datetime,
+    actor: str,
+    req_hash: str,
+    response: dict[str, Any],
+    points: int = 0,
+    **extra: Any,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "kind": kind,
+        "ext_id": ext_id,
+        "member_id": member_id,
+        "status": status,
+        "effective_at": effective_at,
+        "recorded_at": now,
+        "actor": actor,
+        "request_hash": req_hash,
+        "response": response,
+        "points": points,
+        "parent_id": None,
+        "txn_type": None,
+        "amount": None,
+        "currency": None,
+        "category": None,
+        "channel": None,
+        "multiplier": None,
+        "tier": None,
+        "rules_version": None,
+        "activation_id": None,
+        "reason": None,
+        "detail": None,
+    }
+    row.update(extra)
+    return row
+
+
+def flush_members(session: Session, members: Iterable[MemberState]) -> None:
+    dirty = [m for m in members if m.dirty]
+    if not dirty:
+        return
+    session.execute(
+        update(MEMBERS)
+        .where(MEMBERS.c.id == bindparam("mid"))
+        .values(
+            balance=bindparam("b"), debt=bindparam("d"), txn_count=bindparam("c"), amount_sum=bindparam("s")
+        ),
+        [{"mid": m.id, "b": m.balance, "d": m.debt, "c": m.txn_count, "s": m.amount_sum} for m in dirty],
+    )
+
+
+def chunks(seq: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+def active_held(session: Session, member_id: str, now: dt.datetime, exclude: str | None = None) -> int:
+    q = select(func.coalesce(func.sum(Hold.points), 0)).where(
+        Hold.member_id == member_id, Hold.status == "active", Hold.expires_at > now
+    )
+    if exclude is not None:
+        q = q.where(Hold.id != exclude)
+    return int(session.scalar(q) or 0)
+
+
+def spendable(session: Session, member_id: str, now: dt.datetime) -> int:
+    q = select(func.coalesce(func.sum(Lot.remaining), 0)).where(
+        Lot.member_id == member_id, Lot.remaining > 0, Lot.expires_at > now
+    )
+    return int(session.scalar(q) or 0)
+
+
+def take_from_lots(
+    session: Session, member_id: str, points: int, *, now: dt.datetime | None, first_entry: int | None = None
+) -> int:
+    """Consume up to ``points`` from the member's lots, earliest expiry first; returns what was taken.
+
+    With ``now`` only unexpired lots are used (spending); without it every lot with points left counts
+    (claw-backs take whatever the balance holds). ``first_entry`` drains that entry's own lot first.
+    """
+    q = select(Lot.id, Lot.remaining, Lot.entry_id).where(Lot.member_id == member_id, Lot.remaining > 0)
+    if now is not None:
+        q = q.where(Lot.expires_at > now)
+    lots = list(session.execute(q.order_by(Lot.expires_at, Lot.id)).all())
+    if first_entry is not None:
+        lots.sort(key=lambda r: r.entry_id != first_entry)
+    left = points
+    changes = []
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(left, lot.remaining)
+        left -= take
+        changes.append({"lid": lot.id, "r": lot.remaining - take})
+    if changes:
+        session.execute(
+            update(LOTS).where(LOTS.c.id == bindparam("lid")).values(remaining=bindparam("r")),
+            changes,
+        )
+    return points - left

@@ -1,0 +1,192 @@
+"""Refunds and chargebacks that claw points back, and the review of postings held by fraud checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from loyalty_core.errors import Conflict, InvalidInput, NotFound
+from loyalty_core.journal import (
+    PendingEntry,
+    check_amount,
+    check_id,
+    credit,
+    entry_row,
+    lock_one,
+    replay,
+    request_hash,
+    save_member,
+    take_from_lots,
+    utcnow,
+    write_entries,
+)
+from loyalty_core.rules import (
+    Rules,
+    reversal_points,
+)
+from loyalty_core.schema import Entry, SpendMonth
+
+
+def _credited_points(session: Session, original: Entry) -> int:
+    if original.status == "posted":
+        return original.points
+    review = session.execute(
+        select(Entry).where(Entry.kind == "review", Entry.ext_id == original.ext_id)
+    ).scalar()
+    return review.points if review is not None and review.status == "posted" else 0
+
+
+def reverse(
+    session: Session,
+    *,
+    transaction_id: str,
+    reversal_id: str,
+    amount: Decimal | None,
+    rules: Rules,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Claw back the points of a refunded transaction (all of it, or in proportion to a partial refund).
+
+    The original's own lot goes first, then the earliest-expiring ones; what the balance cannot cover is kept
+    as debt, which later earnings settle before anything reaches the balance.
+    """
+    now = now or utcnow()
+    check_id(transaction_id, "transaction_id", 128)
+    check_id(reversal_id, "reversal_id", 128)
+    refund = check_amount(amount) if amount is not None else None
+    original = session.execute(
+        select(Entry).where(Entry.kind == "earn", Entry.ext_id == transaction_id)
+    ).scalar()
+    if original is None or original.member_id is None or original.amount is None:
+        raise NotFound(f"unknown transaction {transaction_id!r}", code="unknown_transaction")
+    m = lock_one(session, original.member_id, create=False, now=now)
+    req = request_hash("reverse", transaction_id, refund)
+    if (prior := replay(session, "reverse", reversal_id, req)) is not None:
+        return prior
+    before = session.execute(
+        select(func.coalesce(func.sum(Entry.amount), 0)).where(
+            Entry.kind == "reverse", Entry.parent_id == original.id
+        )
+    ).scalar_one()
+    refunded_before = Decimal(before or 0)
+    left = original.amount - refunded_before
+    if refund is None:
+        refund = left
+    if left <= 0:
+        raise Conflict(f"transaction {transaction_id!r} is already fully reversed", code="already_reversed")
+    if refund > left:
+        raise InvalidInput(f"amount {refund} exceeds what is left to refund ({left})", field="amount")
+    pts = reversal_points(_credited_points(session, original), original.amount, refunded_before, refund)
+    taken = take_from_lots(session, m.id, min(pts, m.balance), now=None, first_entry=original.id)
+    shortfall = pts - taken
+    entry = PendingEntry(
+        entry_row(
+            "reverse",
+            reversal_id,
+            m.id,
+            status="posted",
+            effective_at=now,
+            now=now,
+            actor=actor,
+            req_hash=req,
+            response={},
+            points=pts,
+            parent_id=original.id,
+            amount=refund,
+            txn_type=original.txn_type,
+            currency=original.currency,
+        )
+    )
+    if pts:
+        if taken:
+            entry.lines.append(("points", m.id, -taken))
+        if shortfall:
+            entry.lines.append(("debt", m.id, -shortfall))
+        entry.lines.append(("reversed", None, pts))
+        m.balance -= taken
+        m.debt += shortfall
+        save_member(session, m)
+    if original.status == "posted" and original.txn_type in rules.qualifying_types:
+        month = original.effective_at.date().replace(day=1)
+        session.execute(
+            update(SpendMonth)
+            .where(SpendMonth.member_id == m.id, SpendMonth.month == month)
+            .values(amount=SpendMonth.amount - refund)
+        )
+    response = {
+        "reversal_id": reversal_id,
+        "transaction_id": transaction_id,
+        "customer_id": m.id,
+        "amount": str(refund),
+        "points_reversed": pts,
+        "debt": m.debt,
+        "balance": m.balance,
+    }
+    entry.row["response"] = response
+    write_entries(session, [entry])
+    return response
+
+
+def review_held(
+    session: Session,
+    *,
+    transaction_id: str,
+    approve: bool,
+    rules: Rules,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Release a held posting (credited as of now) or confirm its rejection; once per posting."""
+    now = now or utcnow()
+    original = session.execute(
+        select(Entry).where(Entry.kind == "earn", Entry.ext_id == transaction_id)
+    ).scalar()
+    if original is None or original.member_id is None:
+        raise NotFound(f"unknown transaction {transaction_id!r}", code="unknown_transaction")
+    m = lock_one(session, original.member_id, create=False, now=now)
+    req = request_hash("review", transaction_id, approve)
+    if (prior := replay(session, "review", transaction_id, req)) is not None:
+        return prior
+    if original.status != "held":
+        raise Conflict(f"transaction {transaction_id!r} is not held", code="not_held")
+    reversed_any = session.scalar(
+        select(func.count()).where(Entry.kind == "reverse", Entry.parent_id == original.id)
+    )
+    if approve and reversed_any:
+        raise Conflict(
+            f"transaction {transaction_id!r} was reversed while held; it cannot be released",
+            code="reversed_while_held",
+        )
+    entry = PendingEntry(
+        entry_row(
+            "review",
+            transaction_id,
+            m.id,
+            status="posted" if approve else "rejected",
+            effective_at=now,
+            now=now,
+            actor=actor,
+            req_hash=req,
+            response={},
+            points=original.points if approve else 0,
+            parent_id=original.id,
+        )
+    )
+    if approve and original.points:
+        credit(m, original.points, entry, rules, now)
+        save_member(session, m)
+    response = {
+        "transaction_id": transaction_id,
+        "customer_id": m.id,
+        "status": "released" if approve else "rejected",
+        "points": entry.row["points"],
+        "balance": m.balance,
+    }
+    entry.row["response"] = response
+    write_entries(session, [entry])
+    return response
