@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -130,59 +131,94 @@ def in_transaction(engine: Engine, work: Callable[[Session], T], *, attempts: in
 
 @dataclass(slots=True)
 class MemberState:
+    """A locked member row, changed in memory by the rules and written back once per transaction."""
+
     id: str
     balance: int
     debt: int
     txn_count: int
     amount_sum: Decimal
-    created: bool = False
+    spend: dict[str, Decimal] = field(default_factory=dict)
+    recent: list[int] = field(default_factory=list)
+    offers_until: dt.datetime | None = None
     dirty: bool = False
+
+
+_STATE = (
+    MEMBERS.c.id,
+    MEMBERS.c.balance,
+    MEMBERS.c.debt,
+    MEMBERS.c.txn_count,
+    MEMBERS.c.amount_sum,
+    MEMBERS.c.spend,
+    MEMBERS.c.recent,
+    MEMBERS.c.offers_until,
+)
+
+
+def _state(r: Any) -> MemberState:
+    return MemberState(
+        r.id,
+        r.balance,
+        r.debt,
+        r.txn_count,
+        r.amount_sum,
+        {k: Decimal(v) for k, v in (r.spend or {}).items()},
+        list(r.recent or ()),
+        r.offers_until,
+    )
+
+
+def _dialect_insert(session: Session, table: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def lock_members(
     session: Session, ids: Iterable[str], *, create: bool, now: dt.datetime
 ) -> dict[str, MemberState]:
-    """Lock members in id order (a fixed order, so concurrent batches cannot deadlock), enrolling new ones."""
+    """Lock members in id order (a fixed order, so concurrent batches cannot deadlock), enrolling new ones.
+
+    Enrolling and locking is one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` statement: a new member
+    is inserted, an existing one is locked by the no-op update, and either way its state comes back.
+    """
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    q = select(Member.id, Member.balance, Member.debt, Member.txn_count, Member.amount_sum)
-    rows = session.execute(q.where(Member.id.in_(wanted)).order_by(Member.id).with_for_update()).all()
-    found = {r.id: MemberState(r.id, r.balance, r.debt, r.txn_count, r.amount_sum) for r in rows}
-    missing = [m for m in wanted if m not in found]
-    if missing and create:
-        session.execute(
-            insert_ignore(session, Member),
-            [
-                {"id": m, "created_at": now, "balance": 0, "debt": 0, "txn_count": 0, "amount_sum": 0}
-                for m in missing
-            ],
-        )
-        rows = session.execute(q.where(Member.id.in_(missing)).order_by(Member.id).with_for_update()).all()
-        for r in rows:
-            found[r.id] = MemberState(r.id, r.balance, r.debt, r.txn_count, r.amount_sum, created=True)
+    found: dict[str, MemberState] = {}
+    for part in chunks(wanted, 1000):  # SQLite allows 32,766 bound parameters per statement
+        if create:
+            stmt = _dialect_insert(session, MEMBERS).values(
+                [
+                    {
+                        "id": m,
+                        "created_at": now,
+                        "balance": 0,
+                        "debt": 0,
+                        "txn_count": 0,
+                        "amount_sum": 0,
+                        "spend": {},
+                        "recent": [],
+                    }
+                    for m in part
+                ]
+            )
+            stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={"id": stmt.excluded.id})
+            rows = session.execute(stmt.returning(*_STATE)).all()
+        else:
+            q = select(*_STATE).where(MEMBERS.c.id.in_(part)).order_by(MEMBERS.c.id).with_for_update()
+            rows = session.execute(q).all()
+        found.update((r.id, _state(r)) for r in rows)
     return found
 
 
-def insert_ignore(session: Session, table: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing()
-
-
 def upsert(session: Session, table: Any, keys: list[str], set_cols: list[str]) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(table)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table)  # type: ignore[assignment]
+    stmt = _dialect_insert(session, table)
     return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in set_cols})
 
 
@@ -208,11 +244,8 @@ def replay(session: Session, kind: str, ext_id: str, req_hash: str) -> dict[str,
 
 
 def save_member(session: Session, m: MemberState) -> None:
-    session.execute(
-        update(Member)
-        .where(Member.id == m.id)
-        .values(balance=m.balance, debt=m.debt, txn_count=m.txn_count, amount_sum=m.amount_sum)
-    )
+    m.dirty = True
+    flush_members(session, [m])
 
 
 @dataclass(slots=True)
@@ -269,19 +302,36 @@ def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> Non
     conn.exec_driver_sql(sql, params)
 
 
+ID_BLOCK = 1000
+_id_blocks: dict[str, list[int]] = {}
+_id_lock = threading.Lock()
+_NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, :n)")
+
+
 def allocate_entry_ids(session: Session, n: int) -> list[int]:
     """Entry ids chosen before the insert, so lines and lots can point at them in the same bulk write.
 
     (``INSERT ... RETURNING`` in parameter order falls back to one statement per row on SQLite.) PostgreSQL
-    hands out a block of its sequence; SQLite runs one writer at a time (``BEGIN IMMEDIATE``), so the next ids
-    after the current maximum are ours until commit.
+    hands out blocks of its sequence, kept per process and database, so most postings need no round trip for
+    ids; ids are unique but, across processes, not in commit order. SQLite runs one writer at a time
+    (``BEGIN IMMEDIATE``), so the ids after the current maximum are ours until commit.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(
-            text("SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, :n)"),
-            {"n": n},
-        )
-        return [r[0] for r in rows]
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        key = bind.engine.url.render_as_string(hide_password=True)
+        with _id_lock:
+            block = _id_blocks.setdefault(key, [])
+            if len(block) < n:
+                rows = session.execute(
+                    text(
+                        "SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, :n)"
+                    ),
+                    {"n": n - len(block) + ID_BLOCK},
+                )
+                block.extend(r[0] for r in rows)
+            ids = block[:n]
+            del block[:n]
+        return ids
     start = int(session.scalar(select(func.coalesce(func.max(Entry.id), 0))) or 0)
     return list(range(start + 1, start + n + 1))
 
@@ -375,10 +425,28 @@ def flush_members(session: Session, members: Iterable[MemberState]) -> None:
         update(MEMBERS)
         .where(MEMBERS.c.id == bindparam("mid"))
         .values(
-            balance=bindparam("b"), debt=bindparam("d"), txn_count=bindparam("c"), amount_sum=bindparam("s")
+            balance=bindparam("b"),
+            debt=bindparam("d"),
+            txn_count=bindparam("c"),
+            amount_sum=bindparam("s"),
+            spend=bindparam("sp"),
+            recent=bindparam("r"),
         ),
-        [{"mid": m.id, "b": m.balance, "d": m.debt, "c": m.txn_count, "s": m.amount_sum} for m in dirty],
+        [
+            {
+                "mid": m.id,
+                "b": m.balance,
+                "d": m.debt,
+                "c": m.txn_count,
+                "s": m.amount_sum,
+                "sp": {k: str(v) for k, v in m.spend.items()},
+                "r": m.recent,
+            }
+            for m in dirty
+        ],
     )
+    for m in dirty:
+        m.dirty = False
 
 
 def chunks(seq: Sequence[T], size: int) -> Iterable[Sequence[T]]:

@@ -38,12 +38,14 @@ from loyalty_core.rules import (
     TXN_TYPES,
     OfferEffect,
     Rules,
+    add_spend,
     compute_earning,
     fraud_reason_for_earning,
+    note_posting,
     period_key,
-    tier_window,
+    rolling_spend,
 )
-from loyalty_core.schema import Activation, Entry, Offer, RuleUsage, SpendMonth
+from loyalty_core.schema import Activation, Entry, Offer, RuleUsage
 
 log = logging.getLogger(__name__)
 
@@ -101,27 +103,6 @@ def _txn_hash(t: TransactionIn) -> str:
     return request_hash(
         "earn", t.customer_id, t.type, t.amount, t.occurred_at, t.category, t.channel, t.currency
     )
-
-
-def _load_spend(
-    session: Session, member_ids: list[str], since: dt.date
-) -> dict[tuple[str, dt.date], Decimal]:
-    rows = session.execute(
-        select(SpendMonth.member_id, SpendMonth.month, SpendMonth.amount).where(
-            SpendMonth.member_id.in_(member_ids), SpendMonth.month >= since
-        )
-    )
-    return {(r.member_id, r.month): r.amount for r in rows}
-
-
-def _tier_spend(spend: dict[tuple[str, dt.date], Decimal], member_id: str, at: dt.datetime) -> Decimal:
-    first, last = tier_window(at)
-    total = Decimal(0)
-    m = first
-    while m <= last:
-        total += spend.get((member_id, m), Decimal(0))
-        m = dt.date(m.year + m.month // 12, m.month % 12 + 1, 1)
-    return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,28 +254,20 @@ def _post_fresh(
     member_ids = sorted({t.customer_id for _, t in todo})
     earliest = min(t.occurred_at for _, t in todo)
     latest = max(t.occurred_at for _, t in todo)
-    spend = _load_spend(session, member_ids, tier_window(earliest)[0])
+    # Only members whose latest activation has not yet expired can have an offer in play.
+    with_offers = [
+        m for m in member_ids if (until := members[m].offers_until) is not None and until > earliest
+    ]
     offers_by_member: dict[str, list[_ActiveOffer]] = defaultdict(list)
-    for off in _load_offers(session, member_ids, earliest, latest):
-        offers_by_member[off.member_id].append(off)
+    if with_offers:
+        for off in _load_offers(session, with_offers, earliest, latest):
+            offers_by_member[off.member_id].append(off)
     completed: dict[int, dt.datetime] = {}
-    window = rules.fraud.velocity_window
-    recent: dict[str, list[dt.datetime]] = defaultdict(list)
-    for r in session.execute(
-        select(Entry.member_id, Entry.effective_at).where(
-            Entry.member_id.in_(member_ids),
-            Entry.kind == "earn",
-            Entry.effective_at > earliest - window,
-            Entry.effective_at <= latest,
-        )
-    ):
-        recent[r.member_id].append(r.effective_at)
     usage: dict[tuple[str, str, str], int] = {}
     if rules.has_caps:
         for u in session.execute(select(RuleUsage).where(RuleUsage.member_id.in_(member_ids))).scalars():
             usage[(u.member_id, u.rule_id, u.period)] = u.points
     touched_usage: set[tuple[str, str, str]] = set()
-    touched_spend: set[tuple[str, dt.date]] = set()
     capped = {r.id: r for r in rules.earn if r.cap_points is not None}
 
     pending: list[PendingEntry] = []
@@ -325,7 +298,7 @@ def _post_fresh(
             txn_type=t.type,
             amount=t.amount,
             category=t.category,
-            tier_spend=_tier_spend(spend, m.id, t.occurred_at),
+            tier_spend=rolling_spend(m.spend, t.occurred_at),
             offers=effects,
             cap_used=cap_used,
         )
@@ -333,11 +306,12 @@ def _post_fresh(
             rules.fraud,
             amount=t.amount,
             occurred_at=t.occurred_at,
-            recent_times=recent[m.id],
+            recent_times=m.recent,
             txn_count=m.txn_count,
             amount_sum=m.amount_sum,
         )
-        recent[m.id].append(t.occurred_at)
+        note_posting(m.recent, t.occurred_at, rules.fraud)
+        m.dirty = True
         status = "held" if reason else "posted"
         response: dict[str, Any] = {
             "transaction_id": t.transaction_id,
@@ -378,9 +352,7 @@ def _post_fresh(
             m.amount_sum += t.amount
             m.dirty = True
             if t.type in rules.qualifying_types:
-                key = (m.id, t.occurred_at.date().replace(day=1))
-                spend[key] = spend.get(key, Decimal(0)) + t.amount
-                touched_spend.add(key)
+                add_spend(m.spend, t.occurred_at, t.amount)
             for rid, pts in earning.rule_points.items():
                 ukey = (m.id, rid, period_key(t.occurred_at, capped[rid].cap_period or "month"))
                 usage[ukey] = usage.get(ukey, 0) + pts
@@ -396,11 +368,6 @@ def _post_fresh(
 
     write_entries(session, pending)
     flush_members(session, members.values())
-    if touched_spend:
-        session.execute(
-            upsert(session, SpendMonth, ["member_id", "month"], ["amount"]),
-            [{"member_id": k[0], "month": k[1], "amount": spend[k]} for k in sorted(touched_spend)],
-        )
     if touched_usage:
         session.execute(
             upsert(session, RuleUsage, ["member_id", "rule_id", "period"], ["points"]),

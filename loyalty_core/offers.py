@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from loyalty_core.errors import Conflict, InvalidInput, NotFound
@@ -18,7 +18,7 @@ from loyalty_core.journal import (
 from loyalty_core.rules import (
     Rules,
 )
-from loyalty_core.schema import Activation, Offer
+from loyalty_core.schema import Activation, Member, Offer
 from loyalty_core.statements import activation_view, customer_tier
 
 OFFER_KINDS = ("multiplier", "bonus_points", "cashback", "informational")
@@ -107,4 +107,7 @@ def activate_offer(
         )
         session.add(current)
         session.flush()
+        if m.offers_until is None or current.expires_at > m.offers_until:
+            # Postings skip the activation lookup for members whose latest activation has expired.
+            session.execute(update(Member).where(Member.id == m.id).values(offers_until=current.expires_at))
     return activation_view(current, offer)

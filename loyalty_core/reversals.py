@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loyalty_core.errors import Conflict, InvalidInput, NotFound
@@ -26,9 +26,10 @@ from loyalty_core.journal import (
 )
 from loyalty_core.rules import (
     Rules,
+    add_spend,
     reversal_points,
 )
-from loyalty_core.schema import Entry, SpendMonth
+from loyalty_core.schema import Entry
 
 
 def _credited_points(session: Session, original: Entry) -> int:
@@ -112,12 +113,8 @@ def reverse(
         m.debt += shortfall
         save_member(session, m)
     if original.status == "posted" and original.txn_type in rules.qualifying_types:
-        month = original.effective_at.date().replace(day=1)
-        session.execute(
-            update(SpendMonth)
-            .where(SpendMonth.member_id == m.id, SpendMonth.month == month)
-            .values(amount=SpendMonth.amount - refund)
-        )
+        add_spend(m.spend, original.effective_at, -refund)
+        save_member(session, m)
     response = {
         "reversal_id": reversal_id,
         "transaction_id": transaction_id,

@@ -186,14 +186,44 @@ def tier_for(spend: Decimal, tiers: Sequence[Tier]) -> Tier:
     return chosen
 
 
-def month_start(ts: dt.datetime) -> dt.date:
-    return dt.date(ts.year, ts.month, 1)
+def month_key(ts: dt.datetime | dt.date) -> str:
+    return f"{ts.year:04d}-{ts.month:02d}"
 
 
-def tier_window(ts: dt.datetime) -> tuple[dt.date, dt.date]:
-    """First and last month (inclusive) whose spend counts towards the tier at ``ts``."""
-    m = ts.year * 12 + ts.month - 1 - 11
-    return dt.date(m // 12, m % 12 + 1, 1), month_start(ts)
+def _shift(key: str, months: int) -> str:
+    m = int(key[:4]) * 12 + int(key[5:7]) - 1 + months
+    return f"{m // 12:04d}-{m % 12 + 1:02d}"
+
+
+def tier_window(ts: dt.datetime) -> tuple[str, str]:
+    """First and last month (inclusive, "YYYY-MM") whose spend counts towards the tier at ``ts``."""
+    last = month_key(ts)
+    return _shift(last, -11), last
+
+
+def rolling_spend(spend_by_month: Mapping[str, Decimal], at: dt.datetime) -> Decimal:
+    """Qualifying spend in the current calendar month and the 11 before it."""
+    first, last = tier_window(at)
+    return sum((v for k, v in spend_by_month.items() if first <= k <= last), Decimal(0))
+
+
+def add_spend(spend_by_month: dict[str, Decimal], at: dt.datetime | dt.date, amount: Decimal) -> None:
+    """Book qualifying spend (negative for refunds) and forget months no tier window can reach any more."""
+    key = month_key(at)
+    spend_by_month[key] = spend_by_month.get(key, Decimal(0)) + amount
+    oldest = _shift(max(spend_by_month), -12)
+    for k in [k for k in spend_by_month if k < oldest]:
+        del spend_by_month[k]
+
+
+def note_posting(recent: list[int], at: dt.datetime, limits: FraudLimits) -> None:
+    """Remember a posting time for the velocity check, keeping only what a later check can still count."""
+    recent.append(int(at.timestamp()))
+    recent.sort()
+    horizon = recent[-1] - int(limits.velocity_window.total_seconds())
+    del recent[: max(len(recent) - limits.velocity_max, 0)]
+    while recent and recent[0] <= horizon:
+        recent.pop(0)
 
 
 def period_key(ts: dt.datetime, period: str) -> str:
@@ -314,19 +344,23 @@ def fraud_reason_for_earning(
     *,
     amount: Decimal,
     occurred_at: dt.datetime,
-    recent_times: Sequence[dt.datetime],
+    recent_times: Sequence[int],
     txn_count: int,
     amount_sum: Decimal,
 ) -> str | None:
-    """Why a posting must be held for review, or None. Thresholds come from the rules file."""
+    """Why a posting must be held for review, or None. Thresholds come from the rules file.
+
+    ``recent_times`` are the customer's earlier posting times in epoch seconds (see ``note_posting``).
+    """
     if amount > limits.unusual_amount_absolute:
         return f"unusual_amount: {amount} above the absolute limit {limits.unusual_amount_absolute}"
     if txn_count >= limits.unusual_min_history and txn_count > 0:
         mean = amount_sum / txn_count
         if mean > 0 and amount > limits.unusual_amount_factor * mean:
             return f"unusual_amount: {amount} is over {limits.unusual_amount_factor}x this customer's mean"
-    start = occurred_at - limits.velocity_window
-    recent = sum(1 for t in recent_times if start < t <= occurred_at)
+    end = int(occurred_at.timestamp())
+    start = end - int(limits.velocity_window.total_seconds())
+    recent = sum(1 for t in recent_times if start < t <= end)
     if recent >= limits.velocity_max:
         return f"velocity: {recent} transactions within {int(limits.velocity_window.total_seconds())} s"
     return None

@@ -82,6 +82,13 @@ class Member(Base):
     # Running statistics of posted transaction amounts, for the unusual-amount check.
     txn_count: Mapped[int] = mapped_column(Integer, default=0)
     amount_sum: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=Decimal(0))
+    # Hot state read and written by every posting, kept on the row that is locked anyway, so a posting needs
+    # no further reads: qualifying spend per month ("YYYY-MM" -> decimal string, the last 13 months) for the
+    # tier, recent posting times (epoch seconds, within the velocity window) for the velocity check, and the
+    # latest expiry of the member's activations (no offer lookup when it is past).
+    spend: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    recent: Mapped[list[int]] = mapped_column(JSON, default=list)
+    offers_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class Entry(Base):
@@ -146,16 +153,6 @@ class Lot(Base):
     remaining: Mapped[int] = mapped_column(BigInteger)
     earned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-
-
-class SpendMonth(Base):
-    """Qualifying spend per member and calendar month: the rolling 12-month tier base."""
-
-    __tablename__ = "spend_months"
-
-    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)
-    amount: Mapped[Decimal] = mapped_column(Numeric(20, 2))
 
 
 class RuleUsage(Base):

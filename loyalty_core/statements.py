@@ -17,20 +17,15 @@ from loyalty_core.journal import (
 )
 from loyalty_core.rules import (
     Rules,
+    rolling_spend,
     tier_for,
-    tier_window,
 )
-from loyalty_core.schema import Activation, Line, Lot, Member, Offer, SpendMonth
+from loyalty_core.schema import Activation, Line, Lot, Member, Offer
 
 
 def customer_tier(session: Session, member_id: str, at: dt.datetime, rules: Rules) -> str:
-    first, last = tier_window(at)
-    spend = session.scalar(
-        select(func.coalesce(func.sum(SpendMonth.amount), 0)).where(
-            SpendMonth.member_id == member_id, SpendMonth.month >= first, SpendMonth.month <= last
-        )
-    )
-    return tier_for(Decimal(spend or 0), rules.tiers).name
+    spend = session.scalar(select(Member.spend).where(Member.id == member_id)) or {}
+    return tier_for(rolling_spend({k: Decimal(v) for k, v in spend.items()}, at), rules.tiers).name
 
 
 def customer_view(

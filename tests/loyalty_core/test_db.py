@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -66,7 +68,7 @@ def test_migrate_matches_schema_module(db_engine: Engine) -> None:
 def test_migrate_is_idempotent(db_engine: Engine) -> None:
     migrate(db_engine)
     with db_engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
 
 
 @pytest.mark.parametrize("table", ["entries", "lines"])
@@ -154,3 +156,44 @@ def test_repo_var_is_untouched_by_tests() -> None:
     from loyalty_core.config import DEFAULT_VAR, get_settings
 
     assert str(DEFAULT_VAR) not in get_settings().database_url
+
+
+def test_migration_0002_carries_spend_and_offers_both_ways(tmp_path: Path) -> None:
+    from alembic import command
+
+    from loyalty_core.db import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+
+    def to(revision: str, down: bool = False) -> None:
+        with engine.begin() as connection:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(cfg, revision)
+
+    to("0001")
+    at = "2026-01-05 00:00:00"
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO members VALUES ('m1', '{at}', 5, 0, 1, 500)"))
+        conn.execute(text("INSERT INTO spend_months VALUES ('m1', '2026-01-01', 500.00)"))
+        conn.execute(
+            text(
+                "INSERT INTO offers (id, name, kind, multiplier, bonus_points, duration_days, cost, value, "
+                f"active, created_at) VALUES ('o', 'o', 'multiplier', 2, 0, 14, 0, 0, 1, '{at}')"
+            )
+        )
+        conn.execute(
+            text(
+                f"INSERT INTO activations (ext_id, offer_id, member_id, activated_at, expires_at) "
+                f"VALUES ('x', 'o', 'm1', '{at}', '2026-01-19 00:00:00')"
+            )
+        )
+    to("head")
+    with engine.connect() as conn:
+        spend, until = conn.execute(text("SELECT spend, offers_until FROM members")).one()
+    assert {k: Decimal(v) for k, v in json.loads(spend).items()} == {"2026-01": Decimal(500)}
+    assert until.startswith("2026-01-19")
+    to("0001", down=True)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT month, amount FROM spend_months")).one() == ("2026-01-01", 500)
+    engine.dispose()

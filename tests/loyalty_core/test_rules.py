@@ -14,12 +14,15 @@ from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.errors import ConfigurationError
 from loyalty_core.rules import (
     OfferEffect,
+    add_spend,
     compute_earning,
     fraud_reason_for_earning,
     fraud_reason_for_redemption,
     load_rules,
+    note_posting,
     parse_rules,
     reversal_points,
+    rolling_spend,
     tier_window,
 )
 
@@ -70,8 +73,29 @@ def test_tier_boost_applies_from_rolling_spend() -> None:
 
 
 def test_tier_window_is_this_month_and_eleven_before() -> None:
-    assert tier_window(dt.datetime(2026, 3, 15, tzinfo=dt.UTC)) == (dt.date(2025, 4, 1), dt.date(2026, 3, 1))
-    assert tier_window(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)) == (dt.date(2026, 1, 1), dt.date(2026, 12, 1))
+    assert tier_window(dt.datetime(2026, 3, 15, tzinfo=dt.UTC)) == ("2025-04", "2026-03")
+    assert tier_window(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)) == ("2026-01", "2026-12")
+
+
+def test_spend_by_month_rolls_and_forgets_old_months() -> None:
+    spend: dict[str, Decimal] = {}
+    add_spend(spend, dt.date(2025, 1, 31), Decimal(100))
+    add_spend(spend, dt.date(2025, 12, 1), Decimal(50))
+    assert rolling_spend(spend, dt.datetime(2025, 12, 31, tzinfo=dt.UTC)) == 150
+    assert rolling_spend(spend, dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) == 50
+    add_spend(spend, dt.date(2026, 2, 1), Decimal(-20))
+    assert spend == {"2025-12": Decimal(50), "2026-02": Decimal(-20)}
+
+
+def test_velocity_memory_keeps_only_what_can_still_count() -> None:
+    limits = BRIEF.fraud  # 30 postings per hour
+    recent: list[int] = []
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    for i in range(40):
+        note_posting(recent, at + dt.timedelta(seconds=i), limits)
+    assert len(recent) == 30
+    note_posting(recent, at + dt.timedelta(hours=2), limits)
+    assert recent == [int((at + dt.timedelta(hours=2)).timestamp())]
 
 
 RICH = parse_rules(
@@ -181,7 +205,7 @@ def test_fraud_checks() -> None:
     )
     assert odd is not None
     assert "mean" in odd
-    burst = [at - dt.timedelta(minutes=i) for i in range(30)]
+    burst = [int((at - dt.timedelta(minutes=i)).timestamp()) for i in range(30)]
     fast = fraud_reason_for_earning(
         limits, amount=Decimal(10), occurred_at=at, recent_times=burst, txn_count=0, amount_sum=ZERO
     )
