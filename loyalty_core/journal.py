@@ -103,6 +103,8 @@ _RETRY_SQLSTATES = {"40001", "40P01", "23505"}
 
 
 def retryable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:  # the pool handed out a dead connection; a fresh one is used next
+        return True
     orig = exc.orig
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if code in _RETRY_SQLSTATES:
@@ -169,7 +171,7 @@ def _state(r: Any) -> MemberState:
     )
 
 
-def _dialect_insert(session: Session, table: Any) -> Any:
+def dialect_insert(session: Session, table: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -193,23 +195,9 @@ def lock_members(
     found: dict[str, MemberState] = {}
     for part in chunks(wanted, 1000):  # SQLite allows 32,766 bound parameters per statement
         if create:
-            stmt = _dialect_insert(session, MEMBERS).values(
-                [
-                    {
-                        "id": m,
-                        "created_at": now,
-                        "balance": 0,
-                        "debt": 0,
-                        "txn_count": 0,
-                        "amount_sum": 0,
-                        "spend": {},
-                        "recent": [],
-                    }
-                    for m in part
-                ]
-            )
-            stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={"id": stmt.excluded.id})
-            rows = session.execute(stmt.returning(*_STATE)).all()
+            params: dict[str, Any] = {f"id{i}": m for i, m in enumerate(part)}
+            params["at"] = now
+            rows = session.execute(_enrol_statement(len(part)), params).all()
         else:
             q = select(*_STATE).where(MEMBERS.c.id.in_(part)).order_by(MEMBERS.c.id).with_for_update()
             rows = session.execute(q).all()
@@ -217,8 +205,30 @@ def lock_members(
     return found
 
 
+_ENROL: dict[int, Any] = {}
+
+
+def _enrol_statement(n: int) -> Any:
+    """``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` for ``n`` members, built once per size.
+
+    Plain SQL that PostgreSQL and SQLite (3.35+) both accept; building it through the expression language on
+    every posting cost more than running it. The no-op update is what locks an existing member's row.
+    """
+    stmt = _ENROL.get(n)
+    if stmt is None:
+        values = ", ".join(f"(:id{i}, :at, 0, 0, 0, 0, '{{}}', '[]')" for i in range(n))
+        sql = (  # only numbered placeholders are interpolated; ids travel as bound parameters
+            "INSERT INTO members (id, created_at, balance, debt, txn_count, amount_sum, spend, recent) "  # noqa: S608
+            f"VALUES {values} ON CONFLICT (id) DO UPDATE SET id = excluded.id "
+            "RETURNING id, balance, debt, txn_count, amount_sum, spend, recent, offers_until"
+        )
+        stmt = text(sql).bindparams(bindparam("at", type_=MEMBERS.c.created_at.type)).columns(*_STATE)
+        _ENROL[n] = stmt
+    return stmt
+
+
 def upsert(session: Session, table: Any, keys: list[str], set_cols: list[str]) -> Any:
-    stmt = _dialect_insert(session, table)
+    stmt = dialect_insert(session, table)
     return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in set_cols})
 
 
@@ -274,32 +284,95 @@ def credit(m: MemberState, points: int, entry: PendingEntry, rules: Rules, at: d
 
 
 _INSERT_PLANS: dict[tuple[str, str], tuple[str, list[str], list[Any]]] = {}
+_UPDATE_MEMBERS: dict[str, tuple[str, list[Any]]] = {}
+_MEMBER_COLS = ("balance", "debt", "txn_count", "amount_sum", "spend", "recent", "id")
 
 
-def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Many-row INSERT straight through the driver's executemany, with each column's bind conversion.
+class Writes:
+    """Statements sent to the database together: one round trip on PostgreSQL (psycopg pipeline mode).
 
     The ledger writes four rows per posting; SQLAlchemy's per-statement parameter machinery cost more than
-    the database itself on the bulk path, so the statement text and converters are prepared once per table.
-    Every row must carry every column that the plan names (the entry builders guarantee it).
+    the database on this path, so statement texts and column converters are prepared once per table and the
+    rows go straight to the driver. Driver errors are re-raised as SQLAlchemy's, so ``in_transaction``
+    retries them like any other.
     """
-    conn = session.connection()
-    dialect = conn.dialect
-    key = (dialect.name, table.name)
-    plan = _INSERT_PLANS.get(key)
-    if plan is None:
-        cols = [c.name for c in table.columns if c.name in rows[0]]
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        # Names come from our own schema, never from input, so building the text is safe.
-        values = ", ".join([mark] * len(cols))
-        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({values})"  # noqa: S608
-        procs = [table.c[c].type._cached_bind_processor(dialect) for c in cols]
-        plan = (sql, cols, procs)
-        _INSERT_PLANS[key] = plan
-    sql, cols, procs = plan
-    pairs = list(zip(cols, procs, strict=True))
-    params = [tuple(proc(row[c]) if proc is not None else row[c] for c, proc in pairs) for row in rows]
-    conn.exec_driver_sql(sql, params)
+
+    def __init__(self, session: Session) -> None:
+        self.conn = session.connection()
+        self.dialect = self.conn.dialect
+        self.items: list[tuple[str, list[tuple[Any, ...]]]] = []
+
+    def _mark(self) -> str:
+        return "?" if self.dialect.paramstyle == "qmark" else "%s"
+
+    def insert(self, table: Any, rows: list[dict[str, Any]]) -> None:
+        """Every row must carry every column the first one has (the entry builders guarantee it)."""
+        if not rows:
+            return
+        key = (self.dialect.name, table.name)
+        plan = _INSERT_PLANS.get(key)
+        if plan is None:
+            cols = [c.name for c in table.columns if c.name in rows[0]]
+            values = ", ".join([self._mark()] * len(cols))
+            # Names come from our own schema, never from input, so building the text is safe.
+            sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({values})"  # noqa: S608
+            plan = (sql, cols, [table.c[c].type._cached_bind_processor(self.dialect) for c in cols])
+            _INSERT_PLANS[key] = plan
+        sql, cols, procs = plan
+        pairs = list(zip(cols, procs, strict=True))
+        self.items.append(
+            (sql, [tuple(proc(row[c]) if proc is not None else row[c] for c, proc in pairs) for row in rows])
+        )
+
+    def update_members(self, members: Sequence[MemberState]) -> None:
+        if not members:
+            return
+        plan = _UPDATE_MEMBERS.get(self.dialect.name)
+        if plan is None:
+            sets = ", ".join(f"{c} = {self._mark()}" for c in _MEMBER_COLS[:-1])
+            plan = (
+                f"UPDATE members SET {sets} WHERE id = {self._mark()}",  # noqa: S608
+                [MEMBERS.c[c].type._cached_bind_processor(self.dialect) for c in _MEMBER_COLS],
+            )
+            _UPDATE_MEMBERS[self.dialect.name] = plan
+        sql, procs = plan
+        rows = [
+            (
+                m.balance,
+                m.debt,
+                m.txn_count,
+                m.amount_sum,
+                {k: str(v) for k, v in m.spend.items()},
+                m.recent,
+                m.id,
+            )
+            for m in members
+        ]
+        self.items.append(
+            (sql, [tuple(p(v) if p is not None else v for p, v in zip(procs, r, strict=True)) for r in rows])
+        )
+        for m in members:
+            m.dirty = False
+
+    def run(self) -> None:
+        if not self.items:
+            return
+        if self.dialect.name != "postgresql":
+            for sql, params in self.items:
+                self.conn.exec_driver_sql(sql, params)
+            self.items.clear()
+            return
+        driver = self.conn.connection.driver_connection
+        assert driver is not None
+        sql = ""
+        try:
+            with driver.pipeline(), driver.cursor() as cursor:
+                for sql, params in self.items:
+                    cursor.executemany(sql, params)
+        except driver.Error as exc:
+            raise DBAPIError.instance(sql, None, exc, driver.Error) from exc
+        finally:
+            self.items.clear()
 
 
 ID_BLOCK = 1000
@@ -336,42 +409,47 @@ def allocate_entry_ids(session: Session, n: int) -> list[int]:
     return list(range(start + 1, start + n + 1))
 
 
-def write_entries(session: Session, pending: Sequence[PendingEntry]) -> list[int]:
-    if not pending:
-        return []
-    for p in pending:
-        assert sum(pts for _, _, pts in p.lines) == 0, f"unbalanced entry {p.row['kind']} {p.row['ext_id']}"
-    ids = allocate_entry_ids(session, len(pending))
+def write_entries(
+    session: Session, pending: Sequence[PendingEntry], members: Iterable[MemberState] = ()
+) -> list[int]:
+    """Write entries with their lines and lots, and the changed members, in one round trip."""
+    writes = Writes(session)
+    ids = allocate_entry_ids(session, len(pending)) if pending else []
     for eid, p in zip(ids, pending, strict=True):
+        assert sum(pts for _, _, pts in p.lines) == 0, f"unbalanced entry {p.row['kind']} {p.row['ext_id']}"
         p.row["id"] = eid
-    bulk_insert(session, ENTRIES, [p.row for p in pending])
-    lines = [
-        {
-            "entry_id": eid,
-            "account": acc,
-            "member_id": mem,
-            "points": pts,
-            "effective_at": p.row["effective_at"],
-        }
-        for eid, p in zip(ids, pending, strict=True)
-        for acc, mem, pts in p.lines
-    ]
-    if lines:
-        bulk_insert(session, LINES, lines)
-    lots = [
-        {
-            "member_id": p.lot[0],
-            "entry_id": eid,
-            "points": p.lot[1],
-            "remaining": p.lot[1],
-            "earned_at": p.lot[2],
-            "expires_at": p.lot[3],
-        }
-        for eid, p in zip(ids, pending, strict=True)
-        if p.lot is not None
-    ]
-    if lots:
-        bulk_insert(session, LOTS, lots)
+    writes.insert(ENTRIES, [p.row for p in pending])
+    writes.insert(
+        LINES,
+        [
+            {
+                "entry_id": eid,
+                "account": acc,
+                "member_id": mem,
+                "points": pts,
+                "effective_at": p.row["effective_at"],
+            }
+            for eid, p in zip(ids, pending, strict=True)
+            for acc, mem, pts in p.lines
+        ],
+    )
+    writes.insert(
+        LOTS,
+        [
+            {
+                "member_id": p.lot[0],
+                "entry_id": eid,
+                "points": p.lot[1],
+                "remaining": p.lot[1],
+                "earned_at": p.lot[2],
+                "expires_at": p.lot[3],
+            }
+            for eid, p in zip(ids, pending, strict=True)
+            if p.lot is not None
+        ],
+    )
+    writes.update_members([m for m in members if m.dirty])
+    writes.run()
     return ids
 
 
@@ -418,35 +496,7 @@ def entry_row(
 
 
 def flush_members(session: Session, members: Iterable[MemberState]) -> None:
-    dirty = [m for m in members if m.dirty]
-    if not dirty:
-        return
-    session.execute(
-        update(MEMBERS)
-        .where(MEMBERS.c.id == bindparam("mid"))
-        .values(
-            balance=bindparam("b"),
-            debt=bindparam("d"),
-            txn_count=bindparam("c"),
-            amount_sum=bindparam("s"),
-            spend=bindparam("sp"),
-            recent=bindparam("r"),
-        ),
-        [
-            {
-                "mid": m.id,
-                "b": m.balance,
-                "d": m.debt,
-                "c": m.txn_count,
-                "s": m.amount_sum,
-                "sp": {k: str(v) for k, v in m.spend.items()},
-                "r": m.recent,
-            }
-            for m in dirty
-        ],
-    )
-    for m in dirty:
-        m.dirty = False
+    write_entries(session, (), members)
 
 
 def chunks(seq: Sequence[T], size: int) -> Iterable[Sequence[T]]:

@@ -27,7 +27,6 @@ from loyalty_core.journal import (
     chunks,
     credit,
     entry_row,
-    flush_members,
     lock_members,
     request_hash,
     upsert,
@@ -366,8 +365,7 @@ def _post_fresh(
         pending.append(entry)
         outcomes[i] = PostingResult(t.transaction_id, response, replayed=False)
 
-    write_entries(session, pending)
-    flush_members(session, members.values())
+    write_entries(session, pending, members.values())
     if touched_usage:
         session.execute(
             upsert(session, RuleUsage, ["member_id", "rule_id", "period"], ["points"]),
