@@ -16,7 +16,6 @@ from loyalty_core.journal import (
     lock_one,
     replay,
     request_hash,
-    save_member,
     utcnow,
     write_entries,
 )
@@ -66,7 +65,7 @@ def award_activity(
     )
     if points:
         credit(m, points, entry, rules, now)
-        save_member(session, m)
+        m.dirty = True
     response = {
         "activity_id": activity_id,
         "customer_id": m.id,
@@ -75,5 +74,5 @@ def award_activity(
         "balance": m.balance,
     }
     entry.row["response"] = response
-    write_entries(session, [entry])
+    write_entries(session, [entry], [m])
     return response

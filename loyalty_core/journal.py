@@ -23,7 +23,7 @@ from sqlalchemy import Engine, Table, bindparam, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from loyalty_core.errors import Conflict, InvalidInput, NotFound
+from loyalty_core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 from loyalty_core.rules import (
     REWARDS,
     Rules,
@@ -251,11 +251,6 @@ def replay(session: Session, kind: str, ext_id: str, req_hash: str) -> dict[str,
             code="idempotency_conflict",
         )
     return dict(row.response)
-
-
-def save_member(session: Session, m: MemberState) -> None:
-    m.dirty = True
-    flush_members(session, [m])
 
 
 @dataclass(slots=True)
@@ -511,6 +506,21 @@ def active_held(session: Session, member_id: str, now: dt.datetime, exclude: str
     if exclude is not None:
         q = q.where(Hold.id != exclude)
     return int(session.scalar(q) or 0)
+
+
+def require_available(
+    session: Session, m: MemberState, points: int, now: dt.datetime, *, hold_id: str | None = None
+) -> int:
+    """What the member can spend now (unexpired lots less active holds); 409 when ``points`` is more."""
+    available = spendable(session, m.id, now) - active_held(session, m.id, now, exclude=hold_id)
+    if points > available:
+        what = f"hold {hold_id!r} needs" if hold_id else "requested"
+        raise InsufficientPoints(
+            f"customer {m.id!r} has {max(available, 0)} points available, {what} {points}",
+            available=max(available, 0),
+            requested=points,
+        )
+    return available
 
 
 def spendable(session: Session, member_id: str, now: dt.datetime) -> int:

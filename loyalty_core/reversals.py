@@ -19,7 +19,6 @@ from loyalty_core.journal import (
     lock_one,
     replay,
     request_hash,
-    save_member,
     take_from_lots,
     utcnow,
     write_entries,
@@ -111,10 +110,10 @@ def reverse(
         entry.lines.append(("reversed", None, pts))
         m.balance -= taken
         m.debt += shortfall
-        save_member(session, m)
+        m.dirty = True
     if original.status == "posted" and original.txn_type in rules.qualifying_types:
         add_spend(m.spend, original.effective_at, -refund)
-        save_member(session, m)
+        m.dirty = True
     response = {
         "reversal_id": reversal_id,
         "transaction_id": transaction_id,
@@ -125,7 +124,7 @@ def reverse(
         "balance": m.balance,
     }
     entry.row["response"] = response
-    write_entries(session, [entry])
+    write_entries(session, [entry], [m])
     return response
 
 
@@ -176,7 +175,7 @@ def review_held(
     )
     if approve and original.points:
         credit(m, original.points, entry, rules, now)
-        save_member(session, m)
+        m.dirty = True
     response = {
         "transaction_id": transaction_id,
         "customer_id": m.id,
@@ -185,5 +184,5 @@ def review_held(
         "balance": m.balance,
     }
     entry.row["response"] = response
-    write_entries(session, [entry])
+    write_entries(session, [entry], [m])
     return response

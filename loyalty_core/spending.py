@@ -9,10 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from loyalty_core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
+from loyalty_core.errors import Conflict, InvalidInput, NotFound
 from loyalty_core.journal import (
     PendingEntry,
-    active_held,
     check_id,
     check_points,
     check_reward,
@@ -20,8 +19,7 @@ from loyalty_core.journal import (
     lock_one,
     replay,
     request_hash,
-    save_member,
-    spendable,
+    require_available,
     take_from_lots,
     utcnow,
     write_entries,
@@ -56,13 +54,7 @@ def redeem(
     m = lock_one(session, customer_id, create=False, now=now)
     if (prior := replay(session, "redeem", redemption_id, req)) is not None:
         return prior
-    available = spendable(session, m.id, now) - active_held(session, m.id, now)
-    if points > available:
-        raise InsufficientPoints(
-            f"customer {customer_id!r} has {max(available, 0)} points available, {points} requested",
-            available=max(available, 0),
-            requested=points,
-        )
+    require_available(session, m, points, now)
     recently = int(
         session.scalar(
             select(func.coalesce(func.sum(Lot.points), 0)).where(
@@ -92,7 +84,7 @@ def redeem(
         take_from_lots(session, m.id, points, now=now)
         entry.lines += [("points", m.id, -points), ("redeemed", None, points)]
         m.balance -= points
-        save_member(session, m)
+        m.dirty = True
     response = {
         "redemption_id": redemption_id,
         "customer_id": m.id,
@@ -105,7 +97,7 @@ def redeem(
         response["reason"] = reason
         log.warning("redemption held: customer=%s redemption=%s %s", m.id, redemption_id, reason)
     entry.row["response"] = response
-    write_entries(session, [entry])
+    write_entries(session, [entry], [m])
     return response
 
 
@@ -134,13 +126,7 @@ def create_hold(
     m = lock_one(session, customer_id, create=False, now=now)
     if (prior := replay(session, "hold", hold_id, req)) is not None:
         return prior
-    available = spendable(session, m.id, now) - active_held(session, m.id, now)
-    if points > available:
-        raise InsufficientPoints(
-            f"customer {customer_id!r} has {max(available, 0)} points available, {points} requested",
-            available=max(available, 0),
-            requested=points,
-        )
+    available = require_available(session, m, points, now)
     expires = now + timeout
     session.add(
         Hold(
@@ -219,18 +205,11 @@ def _settle_hold(
         )
     )
     if capture:
-        available = spendable(session, m.id, now) - active_held(session, m.id, now, exclude=hold_id)
-        if hold.points > available:
-            raise InsufficientPoints(
-                f"hold {hold_id!r} needs {hold.points} points "
-                f"but only {max(available, 0)} are still spendable",
-                available=max(available, 0),
-                requested=hold.points,
-            )
+        require_available(session, m, hold.points, now, hold_id=hold_id)
         take_from_lots(session, m.id, hold.points, now=now)
         entry.lines += [("points", m.id, -hold.points), ("redeemed", None, hold.points)]
         m.balance -= hold.points
-        save_member(session, m)
+        m.dirty = True
     hold.status = "captured" if capture else "voided"
     hold.settled_at = now
     response = {
@@ -241,7 +220,7 @@ def _settle_hold(
         "balance": m.balance,
     }
     entry.row["response"] = response
-    write_entries(session, [entry])
+    write_entries(session, [entry], [m])
     session.flush()
     return response
 
