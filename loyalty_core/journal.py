@@ -197,7 +197,7 @@ def lock_members(
         if create:
             params: dict[str, Any] = {f"id{i}": m for i, m in enumerate(part)}
             params["at"] = now
-            rows = session.execute(_enrol_statement(len(part)), params).all()
+            rows = session.connection().execute(_enrol_statement(len(part)), params).all()
         else:
             q = select(*_STATE).where(MEMBERS.c.id.in_(part)).order_by(MEMBERS.c.id).with_for_update()
             rows = session.execute(q).all()

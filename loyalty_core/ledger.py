@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from loyalty_core.errors import Conflict, InvalidInput, LoyaltyError
 from loyalty_core.journal import (
     ACTIVATIONS,
+    ENTRIES,
     FUTURE_TOLERANCE,
     PendingEntry,
     check_amount,
@@ -44,7 +45,7 @@ from loyalty_core.rules import (
     period_key,
     rolling_spend,
 )
-from loyalty_core.schema import Activation, Entry, Offer, RuleUsage
+from loyalty_core.schema import Activation, Offer, RuleUsage
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,12 @@ def _txn_hash(t: TransactionIn) -> str:
     return request_hash(
         "earn", t.customer_id, t.type, t.amount, t.occurred_at, t.category, t.channel, t.currency
     )
+
+
+# Built once: constructing the statement on every batch cost more than running it.
+_EXISTING = select(ENTRIES.c.ext_id, ENTRIES.c.request_hash, ENTRIES.c.response).where(
+    ENTRIES.c.kind == "earn", ENTRIES.c.ext_id.in_(bindparam("ids", expanding=True))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,14 +234,9 @@ def _post_fresh(
 ) -> None:
     members = lock_members(session, (t.customer_id for _, t in fresh), create=True, now=now)
     ids = [t.transaction_id for _, t in fresh]
+    connection = session.connection()
     existing = {
-        r.ext_id: r
-        for chunk in chunks(ids, 5000)
-        for r in session.execute(
-            select(Entry.ext_id, Entry.request_hash, Entry.response).where(
-                Entry.kind == "earn", Entry.ext_id.in_(chunk)
-            )
-        )
+        r.ext_id: r for part in chunks(ids, 5000) for r in connection.execute(_EXISTING, {"ids": list(part)})
     }
     todo: list[tuple[int, TransactionIn]] = []
     for i, t in fresh:
