@@ -14,10 +14,10 @@ from loyalty_core.journal import (
     credit,
     entry_row,
     lock_one,
+    record,
     replay,
     request_hash,
     utcnow,
-    write_entries,
 )
 from loyalty_core.rules import (
     Rules,
@@ -73,6 +73,4 @@ def award_activity(
         "points": points,
         "balance": m.balance,
     }
-    entry.row["response"] = response
-    write_entries(session, [entry], [m])
-    return response
+    return record(session, entry, m, response)

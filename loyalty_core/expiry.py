@@ -34,11 +34,7 @@ def expire_due(
     the lot's expiry so that balances as of past dates stay right whenever the run happens.
     """
     if member_ids is None:
-        member_ids = list(
-            session.scalars(
-                select(Lot.member_id).where(Lot.remaining > 0, Lot.expires_at <= as_of).distinct()
-            )
-        )
+        member_ids = members_with_due_lots(session, as_of=as_of)
     members = lock_members(session, member_ids, create=False, now=as_of)
     if not members:
         return 0, 0

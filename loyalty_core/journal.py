@@ -404,6 +404,21 @@ def allocate_entry_ids(session: Session, n: int) -> list[int]:
     return list(range(start + 1, start + n + 1))
 
 
+def debit(session: Session, m: MemberState, points: int, entry: PendingEntry, now: dt.datetime) -> None:
+    """Spend points: earliest-expiring lots, journal lines and balance move together, or not at all."""
+    take_from_lots(session, m.id, points, now=now)
+    entry.lines += [("points", m.id, -points), ("redeemed", None, points)]
+    m.balance -= points
+    m.dirty = True
+
+
+def record(session: Session, entry: PendingEntry, m: MemberState, response: dict[str, Any]) -> dict[str, Any]:
+    """Write a single-shot operation and answer it: the stored answer is what every replay returns."""
+    entry.row["response"] = response
+    write_entries(session, [entry], [m])
+    return response
+
+
 def write_entries(
     session: Session, pending: Sequence[PendingEntry], members: Iterable[MemberState] = ()
 ) -> list[int]:

@@ -17,11 +17,11 @@ from loyalty_core.journal import (
     credit,
     entry_row,
     lock_one,
+    record,
     replay,
     request_hash,
     take_from_lots,
     utcnow,
-    write_entries,
 )
 from loyalty_core.rules import (
     Rules,
@@ -123,9 +123,7 @@ def reverse(
         "debt": m.debt,
         "balance": m.balance,
     }
-    entry.row["response"] = response
-    write_entries(session, [entry], [m])
-    return response
+    return record(session, entry, m, response)
 
 
 def review_held(
@@ -183,6 +181,4 @@ def review_held(
         "points": entry.row["points"],
         "balance": m.balance,
     }
-    entry.row["response"] = response
-    write_entries(session, [entry], [m])
-    return response
+    return record(session, entry, m, response)

@@ -15,12 +15,13 @@ from loyalty_core.journal import (
     check_id,
     check_points,
     check_reward,
+    debit,
     entry_row,
     lock_one,
+    record,
     replay,
     request_hash,
     require_available,
-    take_from_lots,
     utcnow,
     write_entries,
 )
@@ -81,10 +82,7 @@ def redeem(
         )
     )
     if reason is None:
-        take_from_lots(session, m.id, points, now=now)
-        entry.lines += [("points", m.id, -points), ("redeemed", None, points)]
-        m.balance -= points
-        m.dirty = True
+        debit(session, m, points, entry, now)
     response = {
         "redemption_id": redemption_id,
         "customer_id": m.id,
@@ -96,9 +94,7 @@ def redeem(
     if reason:
         response["reason"] = reason
         log.warning("redemption held: customer=%s redemption=%s %s", m.id, redemption_id, reason)
-    entry.row["response"] = response
-    write_entries(session, [entry], [m])
-    return response
+    return record(session, entry, m, response)
 
 
 def create_hold(
@@ -206,10 +202,7 @@ def _settle_hold(
     )
     if capture:
         require_available(session, m, hold.points, now, hold_id=hold_id)
-        take_from_lots(session, m.id, hold.points, now=now)
-        entry.lines += [("points", m.id, -hold.points), ("redeemed", None, hold.points)]
-        m.balance -= hold.points
-        m.dirty = True
+        debit(session, m, hold.points, entry, now)
     hold.status = "captured" if capture else "voided"
     hold.settled_at = now
     response = {
@@ -219,9 +212,8 @@ def _settle_hold(
         "status": hold.status,
         "balance": m.balance,
     }
-    entry.row["response"] = response
-    write_entries(session, [entry], [m])
-    session.flush()
+    record(session, entry, m, response)
+    session.flush()  # the hold's new status
     return response
 
 

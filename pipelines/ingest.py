@@ -148,9 +148,10 @@ def ingest_frame(
     file_rows = (order + 1).tolist()
     now = utcnow()
     batch: list[tuple[int, TransactionIn]] = []
-    done = [0]  # rows already reported to the progress callback
+    done = 0  # rows already reported to the progress callback
 
     def flush() -> None:
+        nonlocal done
         if not batch:
             return
         txns = [t for _, t in batch]
@@ -161,7 +162,7 @@ def ingest_frame(
             _account(report, row, t, outcome)
         if progress is not None:
             progress(len(batch))
-            done[0] += len(batch)
+            done += len(batch)
         batch.clear()
 
     for row, txn in iter_rows(frame, file_rows, report):
@@ -172,7 +173,7 @@ def ingest_frame(
     accounted = report.posted + report.held + report.already_present + report.rejected
     assert accounted == report.rows_read, f"ingest lost track of rows: {accounted} != {report.rows_read}"
     if progress is not None:
-        progress(len(frame) - done[0])
+        progress(len(frame) - done)
     report.problems.sort(key=lambda p: p.row)
     return report
 
