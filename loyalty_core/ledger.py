@@ -77,10 +77,10 @@ def validate_transaction(t: TransactionIn, rules: Rules, now: dt.datetime) -> Tr
     if occurred.year < 1970:
         raise InvalidInput("occurred_at is before 1970", field="occurred_at")
     currency = (t.currency or rules.currency).upper()
-    if currency != rules.currency:
+    if currency != rules.currency and currency not in rules.fx:
+        known = ", ".join([rules.currency, *sorted(rules.fx)])
         raise InvalidInput(
-            f"currency {currency} cannot earn points under rules {rules.version} "
-            f"(they earn in {rules.currency})",
+            f"currency {currency} cannot earn points under rules {rules.version} (they accept {known})",
             field="currency",
         )
     for name, limit in (("category", 32), ("channel", 16)):  # the column widths of ``entries``
@@ -290,6 +290,7 @@ def _post_fresh(
             )
             for e in effects
         ]
+        home_amount = rules.in_home_currency(t.amount, t.currency or rules.currency)
         cap_used = {
             rid: usage.get((m.id, rid, period_key(t.occurred_at, r.cap_period or "month")), 0)
             for rid, r in capped.items()
@@ -297,7 +298,7 @@ def _post_fresh(
         earning = compute_earning(
             rules,
             txn_type=t.type,
-            amount=t.amount,
+            amount=home_amount,
             category=t.category,
             tier_spend=rolling_spend(m.spend, t.occurred_at),
             offers=effects,
@@ -305,7 +306,7 @@ def _post_fresh(
         )
         reason = fraud_reason_for_earning(
             rules.fraud,
-            amount=t.amount,
+            amount=home_amount,
             occurred_at=t.occurred_at,
             recent_times=m.recent,
             txn_count=m.txn_count,
@@ -350,10 +351,10 @@ def _post_fresh(
             if earning.points:
                 credit(m, earning.points, entry, rules, t.occurred_at)
             m.txn_count += 1
-            m.amount_sum += t.amount
+            m.amount_sum += home_amount
             m.dirty = True
             if t.type in rules.qualifying_types:
-                add_spend(m.spend, t.occurred_at, t.amount)
+                add_spend(m.spend, t.occurred_at, home_amount)
             for rid, pts in earning.rule_points.items():
                 ukey = (m.id, rid, period_key(t.occurred_at, capped[rid].cap_period or "month"))
                 usage[ukey] = usage.get(ukey, 0) + pts

@@ -112,7 +112,8 @@ def reverse(
         m.debt += shortfall
         m.dirty = True
     if original.status == "posted" and original.txn_type in rules.qualifying_types:
-        add_spend(m.spend, original.effective_at, -refund)
+        home = rules.in_home_currency(refund, original.currency or rules.currency)
+        add_spend(m.spend, original.effective_at, -home)
         m.dirty = True
     response = {
         "reversal_id": reversal_id,

@@ -12,7 +12,7 @@ import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,18 @@ class Rules:
     fraud: FraudLimits = field(default_factory=FraudLimits)
     lot_lifetime: dt.timedelta = dt.timedelta(days=365)
     hold_timeout: dt.timedelta = dt.timedelta(minutes=15)
+    # Foreign currencies that may earn: units of ``currency`` per unit of each. A card spend in USD earns on
+    # its value in the programme's currency, while the entry keeps the amount and currency paid.
+    fx: Mapping[str, Decimal] = field(default_factory=dict)
+
+    def in_home_currency(self, amount: Decimal, currency: str) -> Decimal:
+        """The amount in the programme's currency (exact decimals, rounded half up to the cent)."""
+        if currency == self.currency:
+            return amount
+        rate = self.fx.get(currency)
+        if rate is None:
+            raise ConfigurationError(f"rules {self.version}: no fx rate for {currency} (add it under [fx])")
+        return (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     @property
     def has_caps(self) -> bool:
@@ -153,9 +165,20 @@ def parse_rules(doc: Mapping[str, Any]) -> Rules:
     activities = {str(k): int(v) for k, v in doc.get("activities", {}).items()}
     if any(v < 0 for v in activities.values()):
         raise ConfigurationError("rules: activity points must be non-negative")
+    currency = str(doc.get("currency", "RUB")).upper()
+    fx: dict[str, Decimal] = {}
+    for code, rate in doc.get("fx", {}).items():
+        if not (isinstance(code, str) and len(code) == 3 and code.isalpha()) or code.upper() == currency:
+            raise ConfigurationError(
+                f"rules: fx.{code} must be a 3-letter currency code other than {currency}"
+            )
+        fx[code.upper()] = _dec(rate, f"fx.{code}")
+        if fx[code.upper()] == 0:
+            raise ConfigurationError(f"rules: fx.{code} must be positive")
     return Rules(
         version=str(doc.get("version", "unversioned")),
-        currency=str(doc.get("currency", "RUB")),
+        currency=currency,
+        fx=fx,
         earn=tuple(earn),
         tiers=tuple(levels),
         qualifying_types=frozenset(tiers_doc.get("qualifying_types", ["purchase", "bill_payment"])),
@@ -282,7 +305,8 @@ def compute_earning(
     """Points for one transaction: sum of matching rules (capped), times tier boost and offer multiplier.
 
     Multiplier offers do not stack: the best one applies (a customer holding 2x and 3x gets 3x, not 6x).
-    Bonus-point offers pay once, on the first qualifying transaction at or above their threshold.
+    Bonus-point offers pay once, on the first qualifying transaction at or above their threshold; cashback
+    offers complete on that same condition (the money is paid outside the points ledger).
     """
     base = 0
     rule_points: dict[str, int] = {}
@@ -309,6 +333,9 @@ def compute_earning(
                 completed.append(off.activation_id)
         elif off.kind == "bonus_points" and not off.completed and amount >= (off.threshold or Decimal(0)):
             bonus += off.bonus_points
+            completed.append(off.activation_id)
+        elif off.kind == "cashback" and not off.completed and amount >= (off.threshold or Decimal(0)):
+            # Cashback is paid in money by the bank, not in points; the ledger records that it was earned.
             completed.append(off.activation_id)
     multiplier = best.multiplier if best is not None else Decimal(1)
     points = floor_int(Decimal(base) * tier.boost * multiplier) + bonus

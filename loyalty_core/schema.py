@@ -21,7 +21,9 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -184,6 +186,9 @@ class Offer(Base):
     min_tier: Mapped[str | None] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # What the source said about the offer beyond our columns (e.g. Starbucks' offer_type, difficulty,
+    # reward), kept so that models can use it as offer attributes.
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Activation(Base):
@@ -218,5 +223,82 @@ class Hold(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
+
+class Customer(Base):
+    """What the bank knows about a customer apart from their ledger: the model's static attributes.
+
+    Members (ledger accounts) are created by the first posting; a customer row comes from an import or the
+    simulator and may exist without a member and vice versa. Age is kept as a birth year so it stays right as
+    time passes; unknowns are NULL, never a sentinel.
+    """
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # simulator | starbucks | import
+    joined_on: Mapped[dt.date | None] = mapped_column(Date)
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    gender: Mapped[str | None] = mapped_column(String(8))
+    region: Mapped[str | None] = mapped_column(String(64))
+    income: Mapped[Decimal | None] = mapped_column(Money)
+    income_band: Mapped[str | None] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(16))  # preferred channel
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Decision(Base):
+    """One choice made for one customer, with the probability it had of being made (off-policy evaluation).
+
+    Historical random campaigns are decisions too (``policy = "campaign:<id>"``; a control-group customer
+    has ``offer_id`` NULL), so training, uplift and policy evaluation read one log. ``offers`` keeps the
+    whole ranked slate with scores and probabilities; ``served`` is false for a shadow policy's choices.
+    """
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        Index("ix_decisions_customer_made", "customer_id", "made_at"),
+        Index("ix_decisions_policy_made", "policy", "made_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    made_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    policy: Mapped[str] = mapped_column(String(64))
+    offer_id: Mapped[str | None] = mapped_column(String(64))
+    probability: Mapped[float] = mapped_column(Double)
+    served: Mapped[bool] = mapped_column(Boolean, default=True)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    offers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    model_versions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class OfferEvent(Base):
+    """The funnel of an offer for a customer: sent, viewed, activated, completed (plus feedback events).
+
+    ``ext_id`` makes imports and feedback idempotent. ``value`` is what a completion paid (e.g. a Starbucks
+    reward, in the offer's currency), when the source says.
+    """
+
+    __tablename__ = "offer_events"
+    __table_args__ = (
+        UniqueConstraint("ext_id", name="uq_offer_events_ext_id"),
+        Index("ix_offer_events_customer_at", "customer_id", "occurred_at"),
+        Index("ix_offer_events_offer_at", "offer_id", "occurred_at"),
+        Index("ix_offer_events_decision", "decision_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ext_id: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[str] = mapped_column(String(64))
+    offer_id: Mapped[str] = mapped_column(ForeignKey("offers.id"))
+    event: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    channel: Mapped[str | None] = mapped_column(String(16))
+    decision_id: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[Decimal | None] = mapped_column(Money)
+
+
+OFFER_EVENTS = ("sent", "viewed", "activated", "completed", "shown", "accepted")
 
 metadata = Base.metadata

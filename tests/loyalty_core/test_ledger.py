@@ -6,13 +6,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from loyalty_core import journal, ledger, offers, reversals, spending, statements
 from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 from loyalty_core.rules import load_rules, parse_rules
+from loyalty_core.schema import Entry
 
 BRIEF = load_rules(DEFAULT_RULES)
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
@@ -275,3 +276,30 @@ def test_activated_offer_multiplies_matching_earnings(db_engine: Engine) -> None
         post(db_engine, "t3", "c", "1000", at=T0 + dt.timedelta(days=15), category="travel")["points"] == 10
     )
     assert view(db_engine, "c", T0 + dt.timedelta(days=1))["active_offers"][0]["offer_id"] == "travel2x"
+
+
+def test_foreign_currency_earns_on_its_home_value_and_keeps_what_was_paid(db_engine: Engine) -> None:
+    txn = ledger.TransactionIn("usd-1", "c", "purchase", Decimal("12.34"), T0, None, None, "usd")
+    answer = journal.in_transaction(
+        db_engine, lambda s: ledger.post_transaction(s, txn, rules=BRIEF, actor="test", now=T0).response
+    )
+    assert answer["points"] == 11  # 12.34 USD x 90 = 1110.60 RUB -> 11 full hundreds
+    with Session(db_engine) as s:
+        entry = s.execute(select(Entry.amount, Entry.currency).where(Entry.ext_id == "usd-1")).one()
+    assert (entry.amount, entry.currency) == (Decimal("12.34"), "USD")
+    gbp = ledger.TransactionIn("gbp-1", "c", "purchase", Decimal("10"), T0, None, None, "GBP")
+    with pytest.raises(InvalidInput, match="accept RUB, EUR, USD"):
+        journal.in_transaction(
+            db_engine, lambda s: ledger.post_transaction(s, gbp, rules=BRIEF, actor="test", now=T0)
+        )
+    refund = run(
+        db_engine,
+        reversals.reverse,
+        transaction_id="usd-1",
+        reversal_id="r-usd",
+        amount=Decimal("6.17"),
+        rules=BRIEF,
+        actor="test",
+        now=T0,
+    )
+    assert refund["points_reversed"] == 5

@@ -167,6 +167,25 @@ def test_offers_multiply_without_stacking_and_bonus_pays_once() -> None:
     assert earn(amount="3000", offers=[done]).points == 30
 
 
+def test_cashback_offer_completes_at_its_threshold_without_points() -> None:
+    cash = _offer("cashback", activation_id=4, threshold=Decimal(2000), categories=frozenset({"fuel"}))
+    assert earn(amount="5000", category="groceries", offers=[cash]).completed_activation_ids == ()
+    assert earn(amount="1999", category="fuel", offers=[cash]).completed_activation_ids == ()
+    paid = earn(amount="2000", category="fuel", offers=[cash])
+    assert (paid.points, paid.completed_activation_ids) == (20, (4,))
+
+
+def test_fx_rates_are_checked_and_convert_exactly() -> None:
+    rules = parse_rules({"currency": "rub", "fx": {"usd": "92.5"}})
+    assert rules.in_home_currency(Decimal("10.01"), "USD") == Decimal("925.93")
+    assert rules.in_home_currency(Decimal("10.01"), "RUB") == Decimal("10.01")
+    with pytest.raises(ConfigurationError, match="no fx rate for EUR"):
+        rules.in_home_currency(Decimal(1), "EUR")
+    for bad in ({"RUB": "1"}, {"dollars": "90"}, {"USD": "0"}, {"USD": "-1"}):
+        with pytest.raises(ConfigurationError, match="fx"):
+            parse_rules({"currency": "RUB", "fx": bad})
+
+
 @given(
     points=st.integers(min_value=0, max_value=10**6),
     cents=st.integers(min_value=1, max_value=10**9),
