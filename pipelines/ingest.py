@@ -135,9 +135,13 @@ def ingest_frame(
     source: str = "frame",
     actor: str = "cli:ingest",
     chunk_rows: int = CHUNK_ROWS,
+    first_row: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
-    """Post every good row of ``frame``; chronological order, so tiers and velocity see history as it was."""
+    """Post every good row of ``frame``; chronological order, so tiers and velocity see history as it was.
+
+    ``first_row`` is the file row number of the frame's first row, for a file read in batches.
+    """
     _check_columns(frame, source)
     report = IngestReport(source=source, rows_read=len(frame))
     # Unparseable timestamps sort last (NaT); they are reported by iter_rows, not posted.
@@ -145,7 +149,7 @@ def ingest_frame(
         _timestamps(frame["occurred_at"]).reset_index(drop=True).sort_values(kind="stable").index.to_numpy()
     )
     frame = frame.iloc[order]
-    file_rows = (order + 1).tolist()
+    file_rows = (order + first_row).tolist()
     now = utcnow()
     batch: list[tuple[int, TransactionIn]] = []
     done = 0  # rows already reported to the progress callback

@@ -178,14 +178,32 @@ def _progress() -> Any:
     )
 
 
+def _ingest_history(engine: Any, source: Any, rules: Any, ingest_history: Any) -> Any:
+    """Run ``ingest_history`` with one progress bar per stage."""
+    with _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, n: int, total: int | None = None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(f"ingest {stage}", total=total)
+            bar.advance(tasks[stage], n)
+
+        return ingest_history(engine, source, rules=rules, progress=progress)
+
+
 @app.command()
 @cli_errors
 def ingest(
-    path: Annotated[str, typer.Argument(help="A transactions CSV/Parquet file.")],
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="A history directory (from `loyalty simulate`) or a transactions CSV/Parquet file."
+        ),
+    ],
     strict: Annotated[bool, typer.Option(help="Exit with code 1 when any row was rejected.")] = False,
     report: Annotated[str | None, typer.Option(help="Write every rejected row to this CSV.")] = None,
 ) -> None:
-    """Post a transactions file into the ledger (same rules as the API); a re-run adds nothing."""
+    """Post a history or a transactions file into the ledger (same rules as the API); re-runs add nothing."""
     import csv
     from pathlib import Path
 
@@ -193,23 +211,43 @@ def ingest(
     from loyalty_core.db import make_engine
     from loyalty_core.errors import InvalidInput
     from loyalty_core.rules import load_rules
-    from pipelines.ingest import ingest_frame, read_transactions
+    from pipelines.history import ingest_history
+    from pipelines.ingest import IngestReport, ingest_frame, read_transactions
 
     settings = get_settings()
     source = Path(path)
-    if not source.is_file():
-        raise InvalidInput(f"{source}: no such file")
+    if not source.exists():
+        raise InvalidInput(f"{source}: no such file or directory")
     rules = load_rules(settings.rules)
-    frame = read_transactions(source)
     engine = make_engine(settings.database_url)
+    history = None
     try:
-        with _progress() as bar:
-            task = bar.add_task(f"ingest {source.name}", total=len(frame))
-            result = ingest_frame(
-                engine, frame, rules=rules, source=str(source), progress=lambda n: bar.advance(task, n)
-            )
+        if source.is_dir():
+            history = _ingest_history(engine, source, rules, ingest_history)
+            assert history.transactions is not None
+            result: IngestReport = history.transactions
+        else:
+            frame = read_transactions(source)
+            with _progress() as bar:
+                task = bar.add_task(f"ingest {source.name}", total=len(frame))
+                result = ingest_frame(
+                    engine, frame, rules=rules, source=str(source), progress=lambda n: bar.advance(task, n)
+                )
     finally:
         engine.dispose()
+    if history is not None:
+        typer.echo(
+            f"{history.customers} customers, {history.offers} offers, {history.decisions} decisions "
+            f"({history.decisions_new} new), {history.offer_events} offer events "
+            f"({history.offer_events_new} new, {history.activations_new} new activations)"
+        )
+        typer.echo(
+            f"offer completions: {history.completions_expected} in the history, "
+            f"{history.completions_in_ledger} completed by the ledger, "
+            f"{history.completions_matching} matching"
+        )
+        for note in history.notes:
+            typer.echo(note)
     typer.echo(
         f"{result.rows_read} rows read: {result.posted} posted ({result.points} points), {result.held} held "
         f"for review, {result.already_present} already present, {result.rejected} rejected"
