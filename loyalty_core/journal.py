@@ -28,7 +28,7 @@ from loyalty_core.rules import (
     REWARDS,
     Rules,
 )
-from loyalty_core.schema import Activation, Entry, Hold, Line, Lot, Member
+from loyalty_core.schema import Activation, Entry, Hold, Line, Lot, Member, OfferEvent
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 MEMBERS = cast(Table, Member.__table__)
 LOTS = cast(Table, Lot.__table__)
 ACTIVATIONS = cast(Table, Activation.__table__)
+OFFER_EVENTS = cast(Table, OfferEvent.__table__)
 ENTRIES = cast(Table, Entry.__table__)
 LINES = cast(Table, Line.__table__)
 
@@ -225,6 +226,31 @@ def _enrol_statement(n: int) -> Any:
         stmt = text(sql).bindparams(bindparam("at", type_=MEMBERS.c.created_at.type)).columns(*_STATE)
         _ENROL[n] = stmt
     return stmt
+
+
+def funnel_event(
+    activation_id: int,
+    event: str,
+    customer_id: str,
+    offer_id: str,
+    at: dt.datetime,
+    decision_id: str | None,
+) -> dict[str, Any]:
+    """An ``offer_events`` row the ledger writes itself (activated, completed), keyed by the activation.
+
+    The ledger decides activations and completions, so it records them in the offer funnel too: features and
+    the next training run then see live outcomes exactly like imported ones, and a replay adds nothing.
+    """
+    return {
+        "ext_id": f"activation:{activation_id}:{event}",
+        "customer_id": customer_id,
+        "offer_id": offer_id,
+        "event": event,
+        "occurred_at": at,
+        "channel": None,
+        "decision_id": decision_id,
+        "value": None,
+    }
 
 
 def upsert(session: Session, table: Any, keys: list[str], set_cols: list[str]) -> Any:

@@ -22,12 +22,15 @@ from loyalty_core.journal import (
     ACTIVATIONS,
     ENTRIES,
     FUTURE_TOLERANCE,
+    OFFER_EVENTS,
     PendingEntry,
     check_amount,
     check_id,
     chunks,
     credit,
+    dialect_insert,
     entry_row,
+    funnel_event,
     lock_members,
     request_hash,
     upsert,
@@ -117,6 +120,8 @@ class _ActiveOffer:
     member_id: str
     activated_at: dt.datetime
     expires_at: dt.datetime
+    offer_id: str
+    decision_id: str | None
 
 
 def _load_offers(
@@ -129,6 +134,8 @@ def _load_offers(
             Activation.activated_at,
             Activation.expires_at,
             Activation.completed_at,
+            Activation.offer_id,
+            Activation.decision_id,
             Offer.kind,
             Offer.multiplier,
             Offer.bonus_points,
@@ -158,6 +165,8 @@ def _load_offers(
             r.member_id,
             r.activated_at,
             r.expires_at,
+            r.offer_id,
+            r.decision_id,
         )
         for r in rows
     ]
@@ -383,6 +392,17 @@ def _post_fresh(
             .where(ACTIVATIONS.c.id == bindparam("aid"), ACTIVATIONS.c.completed_at.is_(None))
             .values(completed_at=bindparam("at")),
             [{"aid": aid, "at": at} for aid, at in completed.items()],
+        )
+        # The offer funnel learns of the completion from the ledger, which is what decided it.
+        by_id = {o.effect.activation_id: o for offs in offers_by_member.values() for o in offs}
+        session.execute(
+            dialect_insert(session, OFFER_EVENTS).on_conflict_do_nothing(),
+            [
+                funnel_event(
+                    aid, "completed", by_id[aid].member_id, by_id[aid].offer_id, at, by_id[aid].decision_id
+                )
+                for aid, at in completed.items()
+            ],
         )
 
 

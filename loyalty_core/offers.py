@@ -6,12 +6,14 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty_core.errors import Conflict, InvalidInput, NotFound
 from loyalty_core.journal import (
+    OFFER_EVENTS,
     check_id,
+    funnel_event,
     lock_one,
     utcnow,
 )
@@ -107,6 +109,10 @@ def activate_offer(
         )
         session.add(current)
         session.flush()
+        session.execute(
+            insert(OFFER_EVENTS),
+            funnel_event(current.id, "activated", m.id, offer_id, now, decision_id),
+        )
         if m.offers_until is None or current.expires_at > m.offers_until:
             # Postings skip the activation lookup for members whose latest activation has expired.
             session.execute(update(Member).where(Member.id == m.id).values(offers_until=current.expires_at))

@@ -10,9 +10,11 @@ Order matters, and is the reason this is more than "ingest the transactions file
    ``POST /v1/transactions``), earn exactly what the offers active at that moment give, and the ledger marks
    an activation completed by the very transaction the simulator says completed it.
 
-Every write is keyed by the source's ids (customer, offer, decision, event, transaction), so a re-run adds
-nothing and an interrupted load can be started again. ``completion_agreement`` compares the ledger's own
-completions with the history's ``completed`` events afterwards: the ledger is trusted only if they agree.
+The history's ``completed`` events are not copied: completions are the ledger's to decide (it writes them to
+the offer funnel itself, as it does for live traffic). ``completion_agreement`` then compares the ledger's
+completions with the history's: the load is trusted only if they agree. Every write is keyed by the source's
+ids (customer, offer, decision, event, transaction), so a re-run adds nothing and an interrupted load can
+be started again.
 """
 
 from __future__ import annotations
@@ -177,8 +179,8 @@ def load_decisions(session: Session, frame: pd.DataFrame) -> int:
 def load_offer_events(
     session: Session, frame: pd.DataFrame, offers: dict[str, Offer], *, now: dt.datetime
 ) -> tuple[int, int]:
-    """Funnel events, and a ledger activation for each ``activated`` one: (new events, new activations)."""
-    records = _records(frame)
+    """Funnel events (not completions) and an activation per ``activated`` one: (new events, activations)."""
+    records = [r for r in _records(frame) if r["event"] != "completed"]
     unknown = sorted({str(r["offer_id"]) for r in records} - set(offers))
     if unknown:
         raise InvalidInput(
@@ -244,30 +246,27 @@ def _transaction_batches(path: Path) -> Iterator[tuple[int, pd.DataFrame]]:
         first += len(frame)
 
 
-def completion_agreement(session: Session) -> tuple[int, int, int]:
+def completion_agreement(session: Session, events: pd.DataFrame) -> tuple[int, int, int]:
     """(history's completed events, ledger-completed activations, pairs that agree on activation and time).
 
     A completed event matches when the ledger completed the activation of the same customer and offer, at the
-    same moment.
+    same moment. Only the activations this history created are compared.
     """
-    expected = session.execute(
-        select(EVENTS.c.customer_id, EVENTS.c.offer_id, EVENTS.c.occurred_at).where(
-            EVENTS.c.event == "completed"
+    done = events[events["event"] == "completed"]
+    expected = {
+        (str(c), str(o), _py_time(t))
+        for c, o, t in zip(done["customer_id"], done["offer_id"], done["occurred_at"], strict=True)
+    }
+    activated = events.loc[events["event"] == "activated", "event_id"].astype(str).tolist()
+    completed: set[tuple[str, str, dt.datetime]] = set()
+    for part in chunks(activated, ROWS_PER_STATEMENT):
+        rows = session.execute(
+            select(ACTIVATIONS.c.member_id, ACTIVATIONS.c.offer_id, ACTIVATIONS.c.completed_at).where(
+                ACTIVATIONS.c.completed_at.is_not(None), ACTIVATIONS.c.ext_id.in_(part)
+            )
         )
-    ).all()
-    done = session.execute(
-        select(ACTIVATIONS.c.member_id, ACTIVATIONS.c.offer_id, ACTIVATIONS.c.completed_at).where(
-            ACTIVATIONS.c.completed_at.is_not(None), ACTIVATIONS.c.ext_id.in_(select(EVENTS.c.ext_id))
-        )
-    ).all()
-
-    def key(customer: str, offer: str, at: dt.datetime) -> tuple[str, str, dt.datetime]:
-        at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
-        return customer, offer, at.astimezone(dt.UTC)
-
-    exp = {key(*r) for r in expected}
-    got = {key(*r) for r in done}
-    return len(expected), len(done), len(exp & got)
+        completed.update((m, o, _py_time(at)) for m, o, at in rows)
+    return len(expected), len(completed), len(expected & completed)
 
 
 def ingest_history(
@@ -341,7 +340,7 @@ def ingest_history(
     report.transactions = merged
 
     with Session(engine) as session:
-        expected, in_ledger, matching = completion_agreement(session)
+        expected, in_ledger, matching = completion_agreement(session, events)
         report.completions_expected, report.completions_in_ledger, report.completions_matching = (
             expected,
             in_ledger,

@@ -13,7 +13,7 @@ from loyalty_core import journal, ledger, offers, reversals, spending, statement
 from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 from loyalty_core.rules import load_rules, parse_rules
-from loyalty_core.schema import Entry
+from loyalty_core.schema import Entry, OfferEvent
 
 BRIEF = load_rules(DEFAULT_RULES)
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
@@ -276,6 +276,15 @@ def test_activated_offer_multiplies_matching_earnings(db_engine: Engine) -> None
         post(db_engine, "t3", "c", "1000", at=T0 + dt.timedelta(days=15), category="travel")["points"] == 10
     )
     assert view(db_engine, "c", T0 + dt.timedelta(days=1))["active_offers"][0]["offer_id"] == "travel2x"
+    with Session(db_engine) as s:
+        funnel = s.execute(
+            select(OfferEvent.event, OfferEvent.offer_id, OfferEvent.occurred_at).order_by(OfferEvent.id)
+        ).all()
+    # One activation (asked twice) and one completion (by t1, the first matching transaction) in the funnel.
+    assert [tuple(r) for r in funnel] == [
+        ("activated", "travel2x", T0),
+        ("completed", "travel2x", T0 + dt.timedelta(days=1)),
+    ]
 
 
 def test_foreign_currency_earns_on_its_home_value_and_keeps_what_was_paid(db_engine: Engine) -> None:

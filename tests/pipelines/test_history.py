@@ -167,6 +167,20 @@ def test_history_earns_with_the_offers_active_at_the_time(db_engine: Engine, tmp
     assert control is not None
     assert (control.offer_id, control.probability) == (None, 0.2)
     assert expires == [at(1) + dt.timedelta(days=14), at(2) + dt.timedelta(days=7)]
+    with Session(db_engine) as s:
+        completions = s.execute(
+            select(
+                OfferEvent.customer_id, OfferEvent.offer_id, OfferEvent.occurred_at, OfferEvent.decision_id
+            )
+            .where(OfferEvent.event == "completed")
+            .order_by(OfferEvent.customer_id)
+        ).all()
+    # Written by the ledger when T3 and T5 completed the offers, not copied from the file.
+    assert [tuple(r) for r in completions] == [
+        ("C1", "X2TRAVEL", at(3), "D1"),
+        ("C2", "BONUS3K", at(4), "D2"),
+    ]
+    assert count(db_engine, OfferEvent) == 8
 
 
 def test_history_rerun_adds_nothing(engine: Engine, tmp_path: Path) -> None:
