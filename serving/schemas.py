@@ -230,3 +230,21 @@ class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     database: str
     models: dict[str, Any]
+
+
+# --- decisions and feedback ---------------------------------------------------------------------------------
+
+
+class FeedbackBody(Strict):
+    decision_id: Id64
+    offer_id: Id64
+    event: Literal["shown", "viewed", "accepted", "completed"]
+
+
+class FeedbackOut(BaseModel):
+    decision_id: str
+    offer_id: str
+    customer_id: str
+    event: str
+    recorded_at: dt.datetime = Field(description="When this event was first recorded (a replay keeps it).")
+    replayed: bool
