@@ -17,7 +17,7 @@ from loyalty_core.config import Settings, get_settings
 from loyalty_core.db import make_engine
 from loyalty_core.rules import load_rules
 from serving.batcher import PostingBatcher
-from serving.errors import BodyLimitMiddleware, install_error_handlers
+from serving.errors import ERROR_RESPONSES, BodyLimitMiddleware, install_error_handlers
 from serving.metrics import MetricsMiddleware
 from serving.routers import admin, decisions, health, ledger, offers
 from serving.security import parse_api_keys
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last = outermost: metrics also see the 413s the body limit sends.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
-    for router in (health.router, ledger.router, offers.router, decisions.router, admin.router):
-        app.include_router(router)
+    app.include_router(health.router)
+    for router in (ledger.router, offers.router, decisions.router, admin.router):
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app

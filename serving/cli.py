@@ -310,5 +310,45 @@ def expire(
     typer.echo(f"voided {voided} timed-out holds")
 
 
+import_app = typer.Typer(help="Load outside datasets into the platform.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("starbucks")
+@cli_errors
+def import_starbucks_data(
+    directory: Annotated[
+        str, typer.Argument(help="Folder with portfolio.json, profile.json, transcript.json.")
+    ],
+) -> None:
+    """Load the Starbucks Rewards offers, customers, offer events and transactions; a re-run adds nothing."""
+    from pathlib import Path
+
+    from loyalty_core.config import get_settings
+    from loyalty_core.db import make_engine
+    from loyalty_core.rules import load_rules
+    from pipelines.starbucks import check_directory, import_starbucks
+
+    settings = get_settings()
+    source = Path(directory)
+    check_directory(source)
+    rules = load_rules(settings.rules)
+    engine = make_engine(settings.database_url)
+    try:
+        with _progress() as bar:
+            tasks: dict[str, Any] = {}
+
+            def advance(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = bar.add_task(step, total=total)
+                bar.advance(tasks[step], done)
+
+            report = import_starbucks(engine, source, rules=rules, progress=advance)
+    finally:
+        engine.dispose()
+    for line in report.lines():
+        typer.echo(line)
+
+
 if __name__ == "__main__":
     app()

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -99,6 +100,32 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     route = getattr(request.scope.get("route"), "path", "unmatched")
     log.error("unhandled error on %s %s", request.method, route, exc_info=exc)
     return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The one error shape, documented on every route so clients and contract tests know it."""
+
+    error: ErrorDetail
+
+
+_ERROR_MEANINGS = {
+    400: "Malformed request (e.g. an unparsable Content-Length).",
+    401: "No or unknown X-API-Key.",
+    403: "The key's scope may not call this route.",
+    404: "Unknown customer, transaction, offer or decision.",
+    409: "Conflict: idempotency key reused with another body, insufficient points, offer not eligible...",
+    413: "Request body too large.",
+    422: "Invalid input; the message names the field.",
+    503: "A dependency (database, model) is unavailable; the message says which and why.",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": meaning} for status, meaning in _ERROR_MEANINGS.items()
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -11,10 +11,11 @@ OpenAPI document tells callers the rules.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 MAX_AMOUNT = Decimal("1000000000000")
 MAX_POINTS = 10**12
@@ -36,6 +37,17 @@ Points = Annotated[int, Field(strict=True, gt=0, le=MAX_POINTS, description="Who
 TxnType = Literal["purchase", "bill_payment", "transfer"]
 Reward = Literal["cashback", "discount", "gift", "charity"]
 Label = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=32)]
+
+
+def _iso_text(value: Any) -> Any:
+    """Refuse numbers where a timestamp is due: pydantic would read ``0.5`` as seconds after 1970."""
+    if isinstance(value, int | float | Decimal) or (isinstance(value, str) and not _ISO_START.match(value)):
+        raise ValueError("must be an ISO 8601 timestamp with an offset, e.g. 2024-05-01T10:00:00+03:00")
+    return value
+
+
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 # The ledger's ``entries.channel`` column holds 16 characters.
 Channel = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=16)]
 
@@ -52,7 +64,7 @@ class TransactionBody(Strict):
     customer_id: Id64
     type: TxnType
     amount: Amount
-    occurred_at: AwareDatetime = Field(description="ISO 8601 with an offset, e.g. 2024-05-01T10:00:00+03:00.")
+    occurred_at: Timestamp = Field(description="ISO 8601 with an offset, e.g. 2024-05-01T10:00:00+03:00.")
     category: Label | None = None
     channel: Channel | None = None
     currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$")] | None = None

@@ -11,7 +11,6 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import AwareDatetime
 
 from loyalty_core import activities, journal, ledger, reversals, spending, statements
 from loyalty_core.errors import LoyaltyError
@@ -29,6 +28,7 @@ from serving.schemas import (
     RedemptionOut,
     ReversalBody,
     ReversalOut,
+    Timestamp,
     TransactionBody,
 )
 
@@ -171,7 +171,7 @@ def get_customer(
 def get_balance_as_of(
     caller: ReaderCaller,
     customer_id: CustomerId,
-    as_of: Annotated[AwareDatetime, Query(description="ISO 8601 timestamp with an offset.")],
+    as_of: Annotated[Timestamp, Query(description="ISO 8601 timestamp with an offset.")],
     session: SessionDep,
 ) -> dict[str, Any]:
     """Points and debt as the journal stood at ``as_of`` (statements, audits, disputes)."""
