@@ -178,6 +178,56 @@ def _progress() -> Any:
     )
 
 
+@app.command()
+@cli_errors
+def simulate(
+    out: Annotated[
+        str, typer.Option("--out", help="Directory to write the history into (created if missing).")
+    ],
+    customers: Annotated[int, typer.Option(help="Number of customers.")] = 10_000,
+    days: Annotated[int, typer.Option(help="Length of the history in days.")] = 365,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes byte-identical files.")] = 0,
+    start: Annotated[
+        str, typer.Option(help="First day of the history (YYYY-MM-DD, UTC); it must end by today.")
+    ] = "2025-01-01",
+    force: Annotated[
+        bool, typer.Option(help="Write into a non-empty directory that is not an earlier simulator output.")
+    ] = False,
+) -> None:
+    """Write a synthetic bank history (Parquet) and its ground truth (truth/) to --out."""
+    import datetime as dt
+    from pathlib import Path
+
+    from loyalty_core.config import get_settings
+    from loyalty_core.errors import InvalidInput
+    from loyalty_core.rules import load_rules
+    from pipelines.simulator import SimConfig, check_config, check_output
+    from pipelines.simulator import simulate as run_simulation
+
+    try:
+        first_day = dt.date.fromisoformat(start)
+    except ValueError as exc:
+        raise InvalidInput(f"--start {start!r} is not a date (YYYY-MM-DD)", field="start") from exc
+    config = SimConfig(customers=customers, days=days, seed=seed, start=first_day)
+    check_config(config, dt.datetime.now(dt.UTC))  # before the progress bar, so a refusal is one clean line
+    check_output(Path(out), force=force)
+    limits = load_rules(get_settings().rules).fraud  # the history must pass the ledger's own fraud checks
+    with _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, n: int, total: int | None = None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.advance(tasks[stage], n)
+
+        summary = run_simulation(config, Path(out), force=force, limits=limits, progress=progress)
+    typer.echo(
+        f"{summary.customers:,} customers over {summary.days} days ({summary.start.date()} to "
+        f"{summary.end.date()}): {summary.transactions:,} transactions, {summary.campaigns} campaign(s), "
+        f"{summary.offers_sent:,} offers sent, {summary.completions:,} completed -> {summary.out}"
+    )
+
+
 def _ingest_history(engine: Any, source: Any, rules: Any, ingest_history: Any) -> Any:
     """Run ``ingest_history`` with one progress bar per stage."""
     with _progress() as bar:
@@ -348,6 +398,82 @@ def import_starbucks_data(
         engine.dispose()
     for line in report.lines():
         typer.echo(line)
+
+
+@app.command()
+@cli_errors
+def features(
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Cutoff date YYYY-MM-DD: the features see only what happened before it."
+        ),
+    ] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="pandas (in-process) or spark (needs the [spark] extra and Java).")
+    ] = "pandas",
+    out: Annotated[
+        str | None, typer.Option("--out", help="Snapshot folder (default var/features).", show_default=False)
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="Print the feature catalogue and exit.")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="With --list: as Markdown (this is docs/features.md).")
+    ] = False,
+) -> None:
+    """Build the feature snapshot as of a date (Parquet + the online table), or list the catalogue."""
+    from pathlib import Path
+
+    from loyalty_core.errors import InvalidInput
+
+    if list_:
+        _print_catalogue(markdown)
+        return
+    if as_of is None:
+        raise InvalidInput("--as-of DATE is required (or --list for the catalogue)")
+
+    from loyalty_core.config import get_settings
+    from loyalty_core.db import make_engine
+    from loyalty_core.rules import load_rules
+    from pipelines.feature_job import STEPS, parse_as_of_date, run_feature_job
+    from pipelines.snapshots import DEFAULT_DIR
+
+    cutoff = parse_as_of_date(as_of)
+    settings = get_settings()
+    rules = load_rules(settings.rules)
+    db = make_engine(settings.database_url)
+    try:
+        with _progress() as bar:
+            task = bar.add_task(f"features as of {as_of}", total=len(STEPS))
+            report = run_feature_job(
+                db,
+                as_of=cutoff,
+                rules=rules,
+                compute=engine,
+                out_dir=Path(out) if out else DEFAULT_DIR,
+                step=lambda name: bar.update(task, advance=1, description=f"features as of {as_of}: {name}"),
+            )
+    finally:
+        db.dispose()
+    for line in report.lines():
+        typer.echo(line)
+
+
+def _print_catalogue(markdown: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipelines.catalogue import CATALOGUE, FEATURE_VERSION, catalogue_markdown
+
+    if markdown:
+        typer.echo(catalogue_markdown(), nl=False)
+        return
+    table = Table(title=f"Feature catalogue {FEATURE_VERSION} ({len(CATALOGUE)} features)")
+    for name in ("feature", "meaning", "window", "type"):
+        table.add_column(name, no_wrap=name in ("feature", "window"))
+    for f in CATALOGUE:
+        kind = f.dtype if f.vocabulary is None else "category: " + ", ".join(f.vocabulary)
+        table.add_row(f.name, f.meaning, f.window, kind)
+    Console().print(table)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from loyalty_core import statements
 from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.errors import InvalidInput
 from loyalty_core.rules import load_rules
@@ -231,3 +232,25 @@ def test_ingest_command_takes_a_directory(engine: Engine, tmp_path: Path) -> Non
     missing = runner.invoke(app, ["ingest", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1
     assert "no such file or directory" in missing.output
+
+
+@pytest.mark.postgres
+def test_a_simulated_history_lands_in_the_ledger_as_the_simulator_says(
+    pg_engine: Engine, tmp_path: Path
+) -> None:
+    """The simulator and the ledger agree: every transaction posted, every completion the ledger's own."""
+    from pipelines.sim_model import SimConfig
+    from pipelines.simulator import simulate
+
+    out = tmp_path / "sim"
+    simulate(SimConfig(customers=150, days=120, seed=11), out)
+    report = ingest_history(pg_engine, out, rules=RULES)
+    assert report.transactions is not None
+    rows = pq.ParquetFile(out / "transactions.parquet").metadata.num_rows
+    assert (report.transactions.rows_read, report.transactions.posted) == (rows, rows)
+    assert report.completions_expected > 0
+    assert report.completions_agree, report.notes
+    with Session(pg_engine) as s:
+        assert statements.check_invariants(s) == []
+        earned = s.scalar(select(func.sum(Entry.points)).where(Entry.kind == "earn"))
+    assert earned == report.transactions.points
