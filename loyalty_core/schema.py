@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -297,6 +298,25 @@ class OfferEvent(Base):
     channel: Mapped[str | None] = mapped_column(String(16))
     decision_id: Mapped[str | None] = mapped_column(String(64))
     value: Mapped[Decimal | None] = mapped_column(Money)
+
+
+class OnlineFeature(Base):
+    """The latest feature snapshot of each customer, for the service to read by customer id.
+
+    ``vector`` is the feature vector in the catalogue's order of ``feature_version``, packed as little-endian
+    float64 (``numpy.ndarray.tobytes``): one row is a few hundred bytes and decodes without parsing, so
+    the service loads every customer into one matrix at start and on refresh. ``written_at`` changes with
+    every refresh, so a reader learns from one indexed ``max()`` whether it must re-read.
+    """
+
+    __tablename__ = "online_features"
+    __table_args__ = (Index("ix_online_features_written_at", "written_at"),)
+
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    feature_version: Mapped[str] = mapped_column(String(32))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    written_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 OFFER_EVENTS = ("sent", "viewed", "activated", "completed", "shown", "accepted")
