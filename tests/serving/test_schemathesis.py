@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis.checks import positive_data_acceptance
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import positive_data_acceptance
 
 from loyalty_core.config import Settings
 from loyalty_core.db import make_engine, migrate
