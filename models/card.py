@@ -1,0 +1,105 @@
+"""The model card: one markdown page per run saying what the model saw, how well it did, and what not to do.
+
+Written for the person who decides whether to trust a score (a marketer, a risk reviewer), not for the
+person who trained it; it sits beside the model in MLflow as ``model_card.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from models.evaluation import METRICS
+from models.training import TrainingResult
+
+METRIC_LABELS = {
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC (average precision)",
+    "log_loss": "log-loss (lower is better)",
+    "brier": "Brier score (lower is better)",
+    "lift_at_10pct": "lift in the top 10 %",
+}
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def model_card(
+    result: TrainingResult,
+    *,
+    version: str | None,
+    run_id: str,
+    promotion: str,
+    champion_metrics: Mapping[str, float] | None = None,
+    champion_version: str | None = None,
+    code_version: str | None = None,
+) -> str:
+    task = result.task
+    data: dict[str, Any] = result.data
+    m = result.metrics
+    champion_header = f"champion v{champion_version}" if champion_version else "champion"
+    rows = [
+        f"| {METRIC_LABELS[k]} | {_fmt(m[f'val_{k}'])} | {_fmt(m[f'raw_val_{k}'])} | "
+        f"{_fmt(m[f'baseline_val_{k}'])} | "
+        f"{_fmt(champion_metrics.get(k) if champion_metrics else None)} |"
+        for k in METRICS
+    ]
+    caveats = list(task.caveats)
+    if data.get("inner_split") == "random":
+        caveats.append(
+            "Only one training cutoff was available: early stopping and calibration used a random 20 % of "
+            "its rows, not a later period, so the calibration does not account for drift over time."
+        )
+    caveats.append(
+        f"Metrics come from one validation cutoff ({', '.join(result.validation_cutoffs)}); a single period "
+        "can be unusual (season, a big campaign)."
+    )
+    top = ", ".join(f"`{f}`" for f in _top_features(result, 10))
+    lines = [
+        f"# Model card: {task.registered_model}" + (f" v{version}" if version else ""),
+        "",
+        f"- MLflow run: `{run_id}`",
+        f"- code version: `{code_version or 'unknown'}`",
+        f"- **promotion: {promotion}**",
+        "",
+        "## Intended use",
+        "",
+        task.intended_use,
+        "",
+        "## Data",
+        "",
+        f"- label: `{result.spec.label}`; keys: {', '.join(f'`{k}`' for k in result.spec.keys)}",
+        f"- rows: {data['rows']:,} ({data['train_rows']:,} training, {data['validation_rows']:,} validation)"
+        + (f"; customers: {data['customers']:,}" if data.get("customers") else "")
+        + (f"; offers: {data['offers']}" if data.get("offers") else ""),
+        f"- training cutoffs: {', '.join(result.train_cutoffs)}",
+        f"  - trees grown on: {', '.join(data['fit_cutoffs']) or 'all (random inner split)'}",
+        f"  - early stopping and calibration ({data['calibration_method']}) on: "
+        f"{data['calibration_cutoff'] or 'a random 20 % of training rows'}",
+        f"- validation cutoff (out of time, untouched by training): {', '.join(result.validation_cutoffs)}",
+        f"- positive rate: {data['train_positive_rate']:.3%} training, "
+        f"{data['validation_positive_rate']:.3%} validation",
+        f"- dataset SHA-256: `{data['sha256']}`",
+        f"- {len(result.features)} features; most important (gain): {top}",
+        "",
+        "## Metrics on the validation cutoff",
+        "",
+        f"| metric | model (calibrated) | model (raw) | baseline: {task.baseline_name} | {champion_header} |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        *rows,
+        "",
+        f"Trees: {int(m['best_iteration'])} (early stopping on the calibration cutoff's log-loss).",
+        "",
+        "## Caveats",
+        "",
+        *[f"- {c}" for c in caveats],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _top_features(result: TrainingResult, n: int) -> list[str]:
+    gain = result.model.importance()
+    order = gain.argsort()[::-1][:n]
+    return [result.features[i] for i in order if gain[i] > 0]

@@ -1,0 +1,393 @@
+"""MLflow at the edge: where runs go, what a training run records, and when the ``champion`` alias moves.
+
+Store: see ``models.store`` (``MLFLOW_TRACKING_URI``, else ``sqlite:///<repo>/mlflow/mlflow.db`` with
+artifacts in ``mlflow/artifacts``).
+
+A run records, for ``loyalty-churn`` or ``loyalty-offer-propensity``:
+- params (LightGBM hyper-parameters, label, feature count) and data version (rows, cutoffs, dataset
+  SHA-256) and code version (git commit, dirty flag);
+- metrics ``val_*`` (calibrated model), ``raw_val_*`` (booster before calibration), ``baseline_val_*`` and,
+  when there is one, ``champion_val_*``: the current champion re-scored on this run's validation cutoff;
+- plots (calibration, gains/lift, importance, TreeSHAP summary), ``features.json``, ``data.json``,
+  ``model_card.md``;
+- the model (pyfunc with signature and input example, plus the scorer's ``booster.txt``/``scorer.json``),
+  registered as a new version.
+
+Promotion compares like with like: the challenger's and the champion's metric on the *same* holdout (the
+champion's logged metrics came from an older, different holdout and are never used). The decision and its
+reason go in the ``promotion`` tag of the run and of the version, and in the model card.
+
+MLflow is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from loyalty_core.config import REPO_ROOT
+from loyalty_core.errors import InvalidInput, LoyaltyError, Unavailable
+from models.evaluation import (
+    classification_metrics,
+    is_better,
+    plot_calibration,
+    plot_contributions,
+    plot_gains,
+    plot_importance,
+    prefixed,
+)
+from models.scorer import CHAMPION, aliased_version, load_champion
+from models.store import artifact_root, prepare_store, resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from models.training import TrainingResult
+
+log = logging.getLogger(__name__)
+
+PROMOTION_TAG = "promotion"
+DEFAULT_METRIC = "val_roc_auc"
+REQUIREMENTS = ("mlflow", "lightgbm", "numpy", "pandas", "scikit-learn")
+SHAP_SAMPLE = 3000
+
+
+def ensure_experiment(client: Any, name: str, uri: str) -> str:
+    """The experiment's id, creating it with the store's artifact folder the first time."""
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id)
+    root = artifact_root(uri)
+    location = (root / name).as_uri() if root is not None else None
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def git_version(repo: Path = REPO_ROOT) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the working tree the code runs from; (None, None) outside git."""
+    git = shutil.which("git")
+    if git is None:
+        return None, None
+    try:
+        commit = subprocess.run(  # noqa: S603 - fixed arguments, git found by shutil.which
+            [git, "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(  # noqa: S603 - fixed arguments, git found by shutil.which
+            [git, "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return commit or None, bool(status.strip())
+
+
+# --- promotion --------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ChampionCheck:
+    """The current champion re-scored on the challenger's holdout (or why it could not be)."""
+
+    version: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    promote: bool
+    reason: str
+
+
+def check_champion(client: Any, name: str, result: TrainingResult, uri: str) -> ChampionCheck:
+    current = aliased_version(client, name, CHAMPION, uri)
+    if current is None:
+        return ChampionCheck()
+    try:
+        champion = load_champion(name, tracking_uri=uri, num_threads=result.model.n_jobs)
+    except Unavailable as exc:
+        return ChampionCheck(version=str(current.version), problem=exc.message)
+    try:
+        matrix = champion.scorer.matrix(result.validation)
+        proba = champion.scorer.predict_proba(matrix)
+        metrics = classification_metrics(result.y_val, proba)
+    except LoyaltyError as exc:
+        return ChampionCheck(version=champion.version, problem=exc.message)
+    return ChampionCheck(version=champion.version, metrics=metrics)
+
+
+def decide_promotion(
+    metrics: Mapping[str, float],
+    champion: ChampionCheck,
+    *,
+    metric: str = DEFAULT_METRIC,
+    min_delta: float = 0.0,
+    allowed: bool = True,
+) -> Promotion:
+    """Promote only when the challenger beats the champion on the same holdout by more than ``min_delta``."""
+    if metric not in metrics:
+        raise InvalidInput(f"unknown promotion metric {metric!r}", field="metric")
+    new = metrics[metric]
+    if not allowed:
+        return Promotion(False, f"not promoted (promotion disabled for this run; {metric} {new:.4f})")
+    if champion.problem is not None:
+        who = f"champion v{champion.version}" if champion.version else "the champion"
+        return Promotion(True, f"promoted ({who} could not be scored on this holdout: {champion.problem})")
+    if champion.version is None:
+        return Promotion(True, f"promoted (no champion yet; {metric} {new:.4f})")
+    old = champion.metrics[metric.rsplit("val_", 1)[-1]]
+    if is_better(metric, new, old, min_delta):
+        op = ">" if is_better(metric, 1.0, 0.0) else "<"
+        return Promotion(
+            True, f"promoted ({metric} {new:.4f} {op} champion v{champion.version} {old:.4f} on this holdout)"
+        )
+    higher_is_better = is_better(metric, 1.0, 0.0)
+    op = "<=" if higher_is_better else ">="
+    margin = f" {'+' if higher_is_better else '-'} {min_delta:g}" if min_delta else ""
+    return Promotion(
+        False,
+        f"not promoted ({metric} {new:.4f} {op} champion v{champion.version} {old:.4f}{margin} "
+        "on this holdout)",
+    )
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    run_id: str
+    experiment_id: str
+    model_name: str
+    version: str
+    promoted: bool
+    reason: str
+    metrics: dict[str, float]
+    champion_version: str | None  # the champion after this run
+
+
+def _entry_point() -> str:
+    """Path of ``models/pyfunc_entry.py`` (found, not imported: importing it registers a model)."""
+    spec = importlib.util.find_spec("models.pyfunc_entry")
+    assert spec is not None
+    assert spec.origin is not None
+    return spec.origin
+
+
+def _requirements() -> list[str]:
+    out = []
+    for dist in REQUIREMENTS:
+        try:
+            out.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            out.append(dist)
+    return out
+
+
+def _params(result: TrainingResult) -> dict[str, Any]:
+    params: dict[str, Any] = {f"model.{k}": v for k, v in result.params.items() if k != "cutoff_column"}
+    params.update(
+        {
+            "task": result.task.name,
+            "label": result.spec.label,
+            "n_features": len(result.features),
+            "baseline": result.task.baseline_name,
+            "data.rows": result.data["rows"],
+            "data.train_rows": result.data["train_rows"],
+            "data.validation_rows": result.data["validation_rows"],
+            "data.train_cutoffs": ",".join(result.train_cutoffs),
+            "data.validation_cutoffs": ",".join(result.validation_cutoffs),
+            "data.calibration_cutoff": result.data["calibration_cutoff"] or "random",
+            "data.calibration_method": result.data["calibration_method"],
+            "data.sha256": result.data["sha256"],
+        }
+    )
+    return {k: str(v)[:6000] for k, v in params.items()}
+
+
+def _input_example(result: TrainingResult) -> pd.DataFrame:
+    """A few holdout rows with the pipeline's own dtypes, so the signature accepts its frames unchanged
+    (numpy ints stay ``long``; nullable and float columns become ``double``)."""
+    example = result.validation[result.features].head(5)
+    return pd.DataFrame(
+        {
+            c: example[c].to_numpy()
+            if isinstance(example[c].dtype, np.dtype) and example[c].dtype.kind in "iub"
+            else example[c].to_numpy(dtype=np.float64, na_value=np.nan)
+            for c in result.features
+        }
+    )
+
+
+def _log_plots(result: TrainingResult) -> None:
+    import mlflow
+
+    scores = {
+        "model": result.proba_val,
+        "model (raw)": result.raw_proba_val,
+        "baseline": result.baseline_proba_val,
+    }
+    sample = result.validation
+    if len(sample) > SHAP_SAMPLE:
+        sample = sample.sample(SHAP_SAMPLE, random_state=0)
+    contributions = result.model.contributions(sample)
+    figures = {
+        "plots/calibration.png": plot_calibration(result.y_val, scores),
+        "plots/gains_lift.png": plot_gains(
+            result.y_val, {"model": result.proba_val, "baseline": scores["baseline"]}
+        ),
+        "plots/feature_importance.png": plot_importance(result.features, result.model.importance()),
+        "plots/shap_summary.png": plot_contributions(
+            contributions, result.model._matrix(sample), result.features, max_points=SHAP_SAMPLE
+        ),
+    }
+    for path, fig in figures.items():
+        mlflow.log_figure(fig, path)
+
+
+def log_training(
+    result: TrainingResult,
+    *,
+    tracking_uri: str | None = None,
+    promote: bool = True,
+    metric: str = DEFAULT_METRIC,
+    min_delta: float = 0.0,
+    run_name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> RunReport:
+    """Log a training run and register its model as a new version; move ``champion`` if it is better."""
+    from mlflow.models import infer_signature
+
+    import mlflow
+    from mlflow import MlflowClient
+    from models.card import model_card
+    from models.pyfunc import ARTIFACT_BOOSTER, ARTIFACT_META
+
+    uri = resolve_tracking_uri(tracking_uri)
+    prepare_store(uri)
+    name = result.task.registered_model
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment_id = ensure_experiment(client, name, uri)
+
+    champion = check_champion(client, name, result, uri)
+    decision = decide_promotion(result.metrics, champion, metric=metric, min_delta=min_delta, allowed=promote)
+    commit, dirty = git_version()
+    code_version = None if commit is None else commit + (" (with uncommitted changes)" if dirty else "")
+
+    # The fluent API (start_run, log_model) only follows MLflow's process-wide URIs. They are left pointing
+    # at this store afterwards: MLflow's setters also write MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI into
+    # os.environ, so "restoring" them would pin a stale store over a later change of the environment.
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    with (
+        mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run,
+        tempfile.TemporaryDirectory(prefix="loyalty-run-") as tmp_name,
+    ):
+        tmp = Path(tmp_name)
+        run_id = run.info.run_id
+        mlflow.log_params(_params(result))
+        run_tags = {
+            "task": result.task.name,
+            "data.sha256": result.data["sha256"],
+            "data.validation_cutoffs": ",".join(result.validation_cutoffs),
+            PROMOTION_TAG: decision.reason,
+            "promotion.decision": "promoted" if decision.promote else "rejected",
+            "promotion.metric": metric,
+            **({"champion.version": champion.version} if champion.version else {}),
+            **(
+                {"code.git_commit": commit, "mlflow.source.git.commit": commit, "code.git_dirty": str(dirty)}
+                if commit
+                else {}
+            ),
+            **(tags or {}),
+        }
+        mlflow.set_tags(run_tags)
+        metrics = dict(result.metrics)
+        if champion.metrics:
+            metrics.update(prefixed(champion.metrics, "champion_val_"))
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+        _log_plots(result)
+        mlflow.log_dict({"features": result.features, "reference": result.model.reference_}, "features.json")
+        mlflow.log_dict(
+            {
+                **result.data,
+                "train_cutoffs": result.train_cutoffs,
+                "validation_cutoffs": result.validation_cutoffs,
+            },
+            "data.json",
+        )
+
+        scorer_dir = tmp / "scorer"
+        booster_path, meta_path = result.scorer().save(scorer_dir)
+        example = _input_example(result)
+        with warnings.catch_warnings():
+            # MLflow hints that integer columns cannot hold missing values; ours are counts that never are.
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+            signature = infer_signature(example, result.model.predict_proba(example)[:, 1])
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=_entry_point(),
+            artifacts={ARTIFACT_BOOSTER: str(booster_path), ARTIFACT_META: str(meta_path)},
+            signature=signature,
+            input_example=example,
+            registered_model_name=name,
+            pip_requirements=_requirements(),
+            metadata={"task": result.task.name, "features": len(result.features)},
+        )
+        version = str(info.registered_model_version)
+        card = model_card(
+            result,
+            version=version,
+            run_id=run_id,
+            promotion=decision.reason,
+            champion_metrics=champion.metrics or None,
+            champion_version=champion.version,
+            code_version=code_version,
+        )
+        mlflow.log_text(card, "model_card.md")
+
+    client.set_model_version_tag(name, version, PROMOTION_TAG, decision.reason)
+    client.set_model_version_tag(name, version, "validation_cutoffs", ",".join(result.validation_cutoffs))
+    client.update_model_version(
+        name,
+        version,
+        description=(
+            f"{result.task.registered_model} trained on {', '.join(result.train_cutoffs)}, validated on "
+            f"{', '.join(result.validation_cutoffs)}: {metric} {result.metrics[metric]:.4f} "
+            f"(baseline {result.metrics['baseline_' + metric]:.4f}). {decision.reason}."
+        ),
+    )
+    if decision.promote:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    log.info("%s v%s: %s", name, version, decision.reason)
+    return RunReport(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        model_name=name,
+        version=version,
+        promoted=decision.promote,
+        reason=decision.reason,
+        metrics=metrics,
+        champion_version=version if decision.promote else champion.version,
+    )
+
+
+def load_card(run_id: str, *, tracking_uri: str | None = None) -> str:
+    """The model card of a run, as markdown (for the CLI, notebooks and tests)."""
+    from mlflow.artifacts import download_artifacts
+
+    uri = resolve_tracking_uri(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="loyalty-card-") as tmp:
+        path = download_artifacts(
+            run_id=run_id, artifact_path="model_card.md", dst_path=tmp, tracking_uri=uri
+        )
+        return Path(path).read_text(encoding="utf-8")
