@@ -255,6 +255,22 @@ def auuc(y: Any, score: Any, treated: Any, weight: Any | None = None) -> float:
     return _area_over_random(x, u)
 
 
+def uplift_at(y: Any, score: Any, treated: Any, fraction: float = 0.3, weight: Any | None = None) -> float:
+    """Treated minus control response rate among the top ``fraction`` by score (ties taken together).
+
+    What a marketer gets from targeting that share: compare it with the average effect of treating everyone.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise InvalidInput(f"fraction must be in (0, 1], got {fraction}", field="fraction")
+    target, s, t, w = _prepare(y, score, treated, weight)
+    w_t, w_c, y_t, y_c, n = _cumulative(target, s, t, w)
+    k = int(np.searchsorted(n / n[-1], fraction, side="left"))
+    k = min(max(k, 1), len(n) - 1)
+    if w_t[k] == 0 or w_c[k] == 0:
+        raise InvalidInput(f"the top {fraction:.0%} holds no treated or no control row")
+    return float(y_t[k] / w_t[k] - y_c[k] / w_c[k])
+
+
 def average_effect(y: Any, treated: Any, probability: Any | None = None) -> float:
     """The average treatment effect, IPW-weighted (Hajek): unbiased even when arms were unequally likely."""
     target = check_binary(y, "y").astype(np.float64)
@@ -274,6 +290,7 @@ def uplift_report(
     report = {
         "qini_coefficient": qini_coefficient(y, score, treated, weight),
         "auuc": auuc(y, score, treated, weight),
+        "uplift_at_30pct": uplift_at(y, score, treated, 0.3, weight),
     }
     if true_uplift is not None:
         from scipy.stats import pearsonr, spearmanr

@@ -19,6 +19,7 @@ from models.uplift import (
     ipw_weights,
     qini_coefficient,
     qini_curve,
+    uplift_at,
     uplift_report,
 )
 
@@ -105,7 +106,13 @@ def test_t_learner_beats_plain_propensity_at_ranking_uplift(
     report = uplift_report(
         test["completed"], uplift, test["treated"], weights, true_uplift=test["true_uplift"]
     )
-    assert set(report) == {"qini_coefficient", "auuc", "spearman_true_uplift", "pearson_true_uplift"}
+    assert set(report) == {
+        "qini_coefficient",
+        "auuc",
+        "uplift_at_30pct",
+        "spearman_true_uplift",
+        "pearson_true_uplift",
+    }
     assert report["spearman_true_uplift"] > 0.5
     assert spearmanr(propensity, test["true_uplift"]).statistic < report["spearman_true_uplift"] - 0.3
 
@@ -225,3 +232,16 @@ def test_one_uplift_model_over_offer_attributes_finds_the_right_offer_per_custom
     truth = np.where(test_x > 0, "BONUS", "MULT")
     clear = np.abs(test_x) > 0.5
     assert (best["offer_id"].to_numpy()[clear] == truth[clear]).mean() > 0.9
+
+
+def test_uplift_at_a_share_is_the_rate_difference_among_the_targeted() -> None:
+    #           targeted first (score 1.0 .. 0.7)          | the rest
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0, 0, 1])
+    treated = np.array([1, 1, 0, 0, 1, 0, 1, 0, 1, 0])
+    score = np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
+    # top 40 %: treated rows y=1,0 (rate 0.5), control rows y=1,1 (rate 1.0)
+    assert uplift_at(y, score, treated, 0.4) == pytest.approx(-0.5)
+    # everyone: treated 2/5, control 3/5
+    assert uplift_at(y, score, treated, 1.0) == pytest.approx(-0.2)
+    with pytest.raises(InvalidInput, match="no treated or no control"):
+        uplift_at(y, score, treated, 0.1)
