@@ -23,7 +23,7 @@ def raw():  # type: ignore[no-untyped-def]
 
 
 def test_each_arm_is_paired_with_the_control_third(raw) -> None:  # type: ignore[no-untyped-def]
-    women = uplift_frame(raw, "women" + "s")
+    women = uplift_frame(raw, "womens")
     assert len(women) == int((raw["segment"] != "Mens E-Mail").sum())
     assert women["treated"].sum() == int((raw["segment"] == "Womens E-Mail").sum())
     assert set(women["probability"]) == {0.5}
