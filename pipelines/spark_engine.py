@@ -45,7 +45,11 @@ def _pyspark() -> Any:
 
 
 def spark_session(app_name: str = "loyalty-features", *, cores: int = 2) -> SparkSession:
-    """A local session for the feature job: ``local[cores]``, few shuffle partitions, Arrow, UTC."""
+    """A session for the feature job: few shuffle partitions, Arrow, UTC.
+
+    ``local[cores]`` unless ``LOYALTY_SPARK_MASTER`` names a cluster (``spark://host:7077``, ``yarn``...):
+    the same function then runs on the cluster's executors, which need this project installed.
+    """
     _pyspark()
     from pyspark.sql import SparkSession
 
@@ -59,7 +63,7 @@ def spark_session(app_name: str = "loyalty-features", *, cores: int = 2) -> Spar
     os.environ.setdefault("PYTHONWARNINGS", f"ignore:{quiet}:FutureWarning")
     try:
         session = (
-            SparkSession.builder.master(f"local[{cores}]")
+            SparkSession.builder.master(os.environ.get("LOYALTY_SPARK_MASTER") or f"local[{cores}]")
             .appName(app_name)
             .config("spark.sql.shuffle.partitions", str(2 * cores))
             .config("spark.default.parallelism", str(2 * cores))
