@@ -37,6 +37,41 @@ class Settings(BaseSettings):
         le=100,
         description="Under concurrent load, how long a batch may wait for the rest of the previous round.",
     )
+    model_poll_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often each worker asks the registry whether the champion alias moved "
+        "(and re-reads the online features and the catalogue when they changed); 0 disables polling.",
+    )
+    model_load_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long start-up waits for the first model load before serving (degraded) anyway.",
+    )
+    exploration_epsilon: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Share of rankings that explore (epsilon-greedy); each choice logs its probability.",
+    )
+    cap_window_days: int = Field(
+        default=30, ge=1, le=366, description="Frequency caps count the offers sent within this many days."
+    )
+    cap_per_customer: int = Field(
+        default=4, ge=0, description="Most offers a customer gets within the window."
+    )
+    cap_per_channel: int = Field(default=2, ge=0, description="Most offers a customer gets in one channel.")
+    cap_per_offer: int = Field(default=1, ge=0, description="How often the same offer may reach a customer.")
+    multiplier_file: Path | None = Field(
+        default=None,
+        description="The bonus-multiplier rule `loyalty score` writes (default var/policy/multiplier.json); "
+        "without it every multiplier step must pay for itself (no budget).",
+    )
+    shadow_policy: str = Field(
+        default="thompson",
+        description="Challenger run beside the champion on live rankings, logged but never served: "
+        "'thompson', 'thompson:beta', 'greedy', 'epsilon_greedy:<share>', or 'none'.",
+    )
 
 
 @lru_cache

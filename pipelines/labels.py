@@ -92,9 +92,15 @@ def offer_response_labels(
     sent_until: Cutoff | None = None,
     include_informational: bool = False,
     end: Cutoff | None = None,
+    closed_end: bool = False,
 ) -> pd.DataFrame:
     """One row per offer sent in ``[sent_from, sent_until)``: did the customer complete it within the
     offer's validity ``[sent_at, sent_at + duration_days)``?
+
+    ``closed_end``: the validity includes its last instant, ``[sent_at, sent_at + duration_days]``. The
+    ledger's windows are half-open; a source that records events on a coarse clock may not be: Starbucks'
+    transcript (hours) has completions at exactly ``sent + 24 x duration`` hours (391 of 33,579), which a
+    half-open window would count as failures.
 
     Columns ``customer_id, offer_id, offer_kind, decision_id, sent_at, valid_until, viewed, completed,
     completed_at``. A completion (or view) is credited to the latest send of the same offer to the same
@@ -127,11 +133,13 @@ def offer_response_labels(
     sends = sends.sort_values(["sent_at", "send_id"], kind="stable", ignore_index=True)
     out = sends
     for what in ("viewed", "completed"):
-        out = _credit(out, ev[(event == what).to_numpy()], what)
+        out = _credit(out, ev[(event == what).to_numpy()], what, closed_end=closed_end)
     return out.drop(columns=["send_id"]).reset_index(drop=True)
 
 
-def _credit(sends: pd.DataFrame, events: pd.DataFrame, what: str) -> pd.DataFrame:
+def _credit(
+    sends: pd.DataFrame, events: pd.DataFrame, what: str, *, closed_end: bool = False
+) -> pd.DataFrame:
     """Mark each send that an event of kind ``what`` falls to (latest send at or before it, in validity)."""
     hits = pd.DataFrame(
         {
@@ -151,7 +159,8 @@ def _credit(sends: pd.DataFrame, events: pd.DataFrame, what: str) -> pd.DataFram
         direction="backward",
         allow_exact_matches=True,
     )
-    matched = matched[matched["send_id"].notna() & (matched["at"] < matched["valid_until"])]
+    inside = matched["at"] <= matched["valid_until"] if closed_end else matched["at"] < matched["valid_until"]
+    matched = matched[matched["send_id"].notna() & inside]
     earliest = matched.groupby(matched["send_id"].astype(np.int64))["at"].min()
     first = pd.DataFrame(
         {"send_id": earliest.index.to_numpy(), "at": earliest.to_numpy()}, columns=["send_id", "at"]

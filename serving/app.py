@@ -7,6 +7,9 @@ connection or thread is ever shared between processes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,12 +20,31 @@ from loyalty_core.config import Settings, get_settings
 from loyalty_core.db import make_engine
 from loyalty_core.rules import load_rules
 from serving.batcher import PostingBatcher
+from serving.decision_log import DecisionWriter
+from serving.deps import Services
 from serving.errors import ERROR_RESPONSES, BodyLimitMiddleware, install_error_handlers
+from serving.facts import FactsReader
+from serving.inference import InferenceBatcher
 from serving.metrics import MetricsMiddleware
-from serving.routers import admin, decisions, health, ledger, offers
+from serving.routers import admin, decisions, health, ledger, models_admin, offers, scoring
+from serving.scoring import ScoringState
 from serving.security import parse_api_keys
 
 log = logging.getLogger(__name__)
+
+
+async def _first_load(scoring: ScoringState, timeout: float) -> None:
+    """Load the models before taking traffic, but never hang start-up on a slow registry: after ``timeout``
+    the service starts degraded (scoring routes answer 503) while the load finishes in the background."""
+    loading = asyncio.ensure_future(asyncio.to_thread(scoring.reload))
+    try:
+        statuses = await asyncio.wait_for(asyncio.shield(loading), timeout)
+    except TimeoutError:
+        log.warning("models still loading after %.0f s: serving degraded until they are", timeout)
+        return
+    for name, status in statuses.items():
+        if status["status"] != "ok":
+            log.warning("%s not available: %s", name, status["error"])
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,11 +60,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine, app.state.rules, max_batch=settings.post_batch_max
         )
         await batcher.start()
+        writer = DecisionWriter(engine)
+        await writer.start()
+        app.state.scoring = scoring = ScoringState(engine, app.state.rules, settings)
+        inference = InferenceBatcher()
+        await inference.start()
+        facts = FactsReader(scoring.reader, app.state.rules, scoring.caps)
+        await facts.start()
+        app.state.services = Services(scoring, inference, facts, writer)
+        await _first_load(scoring, settings.model_load_timeout_seconds)
+        # Everything loaded so far (frameworks, MLflow, models) lives as long as the process: keep it out
+        # of the garbage collector's full passes, which otherwise scan it all (~200 ms with MLflow loaded)
+        # and stall every request in flight.
+        gc.collect()
+        gc.freeze()
+        poller = (
+            asyncio.create_task(scoring.poll(), name="model-poll")
+            if settings.model_poll_seconds > 0
+            else None
+        )
         log.info("service ready (rules %s)", app.state.rules.version)
         try:
             yield
         finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            await facts.stop()
+            await inference.stop()
+            await writer.stop()  # writes every decision already made before the engine goes
             await batcher.stop()  # answers every posting already accepted before the engine goes
+            if scoring.reader is not engine:
+                scoring.reader.dispose()
             engine.dispose()
 
     app = FastAPI(
@@ -57,6 +107,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     app.include_router(health.router)
-    for router in (ledger.router, offers.router, decisions.router, admin.router):
+    # decisions before offers: for /v1/offers/rank, Starlette's first partial match (a method it lacks) must
+    # be POST /v1/offers/rank, not PUT /v1/offers/{offer_id}, or a 405 would advertise the wrong methods.
+    for router in (
+        scoring.router,  # routes are tried in order: the hot scoring route first
+        ledger.router,
+        decisions.router,
+        offers.router,
+        admin.router,
+        models_admin.router,
+    ):
         app.include_router(router, responses=ERROR_RESPONSES)
     return app

@@ -458,6 +458,190 @@ def features(
         typer.echo(line)
 
 
+train_app = typer.Typer(
+    help="Train a model, log it to MLflow, register it and promote it when better.", no_args_is_help=True
+)
+app.add_typer(train_app, name="train")
+
+
+def _job_progress(bar: Any) -> Callable[[str, int, int | None], None]:
+    """One bar per stage of a job's ``progress(stage, advance, total)`` callback."""
+    tasks: dict[str, Any] = {}
+
+    def progress(stage: str, n: int, total: int | None = None) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        elif total is not None:
+            bar.update(tasks[stage], total=total)
+        bar.advance(tasks[stage], n)
+
+    return progress
+
+
+@train_app.command("churn")
+@cli_errors
+def train_churn_command(
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Last training cutoff YYYY-MM-DD (its labels look --horizon-days past it, never further); "
+            "default: the latest whose label window is complete in the data.",
+        ),
+    ] = None,
+    horizon_days: Annotated[int, typer.Option("--horizon-days", help="Churn label window in days.")] = 90,
+    cutoffs: Annotated[
+        int, typer.Option("--cutoffs", help="Monthly cutoffs to train on (the last validates).")
+    ] = 6,
+    no_promote: Annotated[
+        bool, typer.Option("--no-promote", help="Register but never move champion.")
+    ] = False,
+) -> None:
+    """Train the churn model (LightGBM vs recency/frequency rule and BG/NBD), register loyalty-churn."""
+    from loyalty_core.config import get_settings
+    from loyalty_core.db import make_engine
+    from loyalty_core.rules import load_rules
+    from models.churn_job import train_churn
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with _progress() as bar:
+            report = train_churn(
+                engine,
+                rules=load_rules(settings.rules),
+                as_of=as_of,
+                horizon_days=horizon_days,
+                n_cutoffs=cutoffs,
+                promote=not no_promote,
+                progress=_job_progress(bar),
+            )
+    finally:
+        engine.dispose()
+    for line in report.lines():
+        typer.echo(line)
+
+
+@train_app.command("offers")
+@cli_errors
+def train_offers_command(
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Last training cutoff YYYY-MM-DD, a day offers were sent on; default: the latest whose "
+            "offers' validity is complete in the data.",
+        ),
+    ] = None,
+    truth: Annotated[
+        str | None,
+        typer.Option(
+            "--truth", help="A simulator output (or its truth/) to compare the uplift estimate with."
+        ),
+    ] = None,
+    starbucks_split_hour: Annotated[
+        int | None,
+        typer.Option(
+            "--starbucks-split-hour",
+            help="Starbucks benchmark: sends before this hour of the Starbucks clock train, the rest "
+            "validate.",
+        ),
+    ] = None,
+    no_uplift: Annotated[bool, typer.Option("--no-uplift", help="Skip the uplift model.")] = False,
+    no_promote: Annotated[
+        bool, typer.Option("--no-promote", help="Register but never move champion.")
+    ] = False,
+) -> None:
+    """Train the offer-propensity model (and the uplift model when the log has a control group)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from loyalty_core.config import get_settings
+    from loyalty_core.db import make_engine
+    from loyalty_core.rules import load_rules
+    from models.offer_job import train_offers
+    from pipelines.starbucks import EPOCH
+
+    settings = get_settings()
+    split = None if starbucks_split_hour is None else EPOCH + dt.timedelta(hours=starbucks_split_hour)
+    engine = make_engine(settings.database_url)
+    try:
+        with _progress() as bar:
+            report = train_offers(
+                engine,
+                rules=load_rules(settings.rules),
+                as_of=as_of,
+                split_at=split,
+                uplift=not no_uplift,
+                truth_dir=Path(truth) if truth else None,
+                promote=not no_promote,
+                progress=_job_progress(bar),
+            )
+    finally:
+        engine.dispose()
+    for line in report.lines():
+        typer.echo(line)
+
+
+@app.command()
+@cli_errors
+def score(
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Score with the features as of this date (YYYY-MM-DD).")
+    ],
+    out: Annotated[str, typer.Option("--out", help="Output file: .parquet, or .csv.")],
+    top_k: Annotated[int, typer.Option("--top-k", help="Offers per customer.")] = 3,
+    reasons: Annotated[
+        bool, typer.Option("--reasons", help="Reason codes for every customer (slow: 2-8 ms each).")
+    ] = False,
+    reasons_top: Annotated[
+        int,
+        typer.Option("--reasons-top", help="Without --reasons: reason codes for the N riskiest customers."),
+    ] = 1000,
+    multiplier_budget: Annotated[
+        float | None,
+        typer.Option(
+            "--multiplier-budget", help="Expected extra points the bonus multipliers may cost in all."
+        ),
+    ] = None,
+    no_uplift: Annotated[
+        bool,
+        typer.Option("--no-uplift", help="Rank offers by propensity x (value - cost) only: ~40 % faster."),
+    ] = False,
+) -> None:
+    """Batch-score every customer with the champions: churn, best offers, bonus multiplier, reasons."""
+    from pathlib import Path
+
+    from loyalty_core.config import get_settings
+    from loyalty_core.db import make_engine
+    from loyalty_core.rules import load_rules
+    from models.batch_score import MULTIPLIER_FILE, score_all
+
+    settings = get_settings()
+    # where the service reads the multiplier cut-off from (LOYALTY_MULTIPLIER_FILE), else var/policy/
+    multiplier_file = getattr(settings, "multiplier_file", None) or MULTIPLIER_FILE
+    engine = make_engine(settings.database_url)
+    try:
+        with _progress() as bar:
+            report = score_all(
+                engine,
+                rules=load_rules(settings.rules),
+                as_of=as_of,
+                out=Path(out),
+                k=top_k,
+                reasons_top=reasons_top,
+                reasons_all=reasons,
+                multiplier_budget=multiplier_budget,
+                uplift=not no_uplift,
+                multiplier_file=Path(multiplier_file),
+                progress=_job_progress(bar),
+            )
+    finally:
+        engine.dispose()
+    for line in report.lines():
+        typer.echo(line)
+
+
 def _print_catalogue(markdown: bool) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -474,6 +658,36 @@ def _print_catalogue(markdown: bool) -> None:
         kind = f.dtype if f.vocabulary is None else "category: " + ", ".join(f.vocabulary)
         table.add_row(f.name, f.meaning, f.window, kind)
     Console().print(table)
+
+
+@app.command()
+@cli_errors
+def demo(
+    customers: Annotated[int, typer.Option(help="Customers of the simulated bank.")] = 1500,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 365,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+) -> None:
+    """The whole loop on the embedded defaults: simulate, ingest, features, train both models, score."""
+    from loyalty_core.config import get_settings
+    from serving.demo import run_demo, service_instructions
+
+    settings = get_settings()
+    with _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, n: int, total: int | None = None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            elif total is not None:
+                bar.update(tasks[stage], total=total)
+            bar.advance(tasks[stage], n)
+
+        report = run_demo(settings, customers=customers, days=days, seed=seed, progress=progress)
+    for line in report.lines:
+        typer.echo(line)
+    typer.echo("")
+    for line in service_instructions(settings, report.customer_id):
+        typer.echo(line)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,17 @@ POSTING_BATCH_SIZE = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
 
+INFERENCE_BATCH_SIZE = Histogram(
+    "loyalty_inference_batch_size",
+    "Customers scored together in one model call by the inference batcher.",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+DECISION_BATCH_SIZE = Histogram(
+    "loyalty_decision_batch_size",
+    "Decision rows committed together by the decision writer.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+
 
 def render() -> tuple[bytes, str]:
     """The exposition text, summed over every worker process when running in multiprocess mode."""

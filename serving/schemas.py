@@ -260,3 +260,158 @@ class FeedbackOut(BaseModel):
     event: str
     recorded_at: dt.datetime = Field(description="When this event was first recorded (a replay keeps it).")
     replayed: bool
+
+
+# --- scoring and decisions ----------------------------------------------------------------------------------
+
+MAX_SCORE_BATCH = 1000
+MAX_SLATE = 10
+MAX_CAMPAIGN = 100_000
+Probability = Annotated[float, Field(ge=0, le=1)]
+
+
+class ScoreBody(Strict):
+    customer_ids: list[Id64] = Field(
+        min_length=1,
+        max_length=MAX_SCORE_BATCH,
+        description=f"1 to {MAX_SCORE_BATCH} customers, scored in one model call; answers keep this order.",
+    )
+
+
+class OfferPropensityOut(BaseModel):
+    offer_id: str
+    propensity: Probability = Field(description="P(the customer completes the offer if it is sent).")
+    uplift: float | None = Field(
+        default=None,
+        description="How much sending it raises that probability (uplift model); null without an estimate.",
+    )
+
+
+class CustomerScoreOut(BaseModel):
+    customer_id: str
+    churn_probability: Probability
+    bonus_multiplier: float = Field(description="The earning multiplier the budget's shadow price grants.")
+    offers: list[OfferPropensityOut] = Field(description="Every active offer, most likely first.")
+    known: bool = Field(
+        description="False for a customer without a row in the online features (a new member): scored "
+        "from an all-missing vector, i.e. like an average newcomer."
+    )
+    features_as_of: dt.datetime | None = None
+
+
+class ScoreOut(BaseModel):
+    scores: list[CustomerScoreOut]
+    model_versions: dict[str, str]
+
+
+class RankBody(Strict):
+    customer_id: Id64
+    k: Annotated[int, Field(strict=True, ge=1, le=MAX_SLATE)] = Field(
+        default=1, description="Offers wanted; fewer come back when fewer are eligible or the caps are near."
+    )
+    channel: Channel | None = Field(default=None, description="Where the offers will be shown (app, web...).")
+
+
+class ReasonOut(BaseModel):
+    feature: str
+    phrase: str
+    contribution: float = Field(description="The feature's share of the score, in log-odds (TreeSHAP).")
+    value: float | None
+
+
+class RankedOfferOut(BaseModel):
+    offer_id: str
+    rank: int
+    score: Probability = Field(description="P(completion | offer sent), the offer model's calibrated score.")
+    expected_value: float = Field(
+        description="Expected incremental value in RUB: uplift x value - p x cost, or p x (value - cost) "
+        "where no uplift estimate exists (see source)."
+    )
+    probability: Probability = Field(description="The chance the policy had of choosing this offer.")
+    source: Literal["uplift", "propensity"]
+    reasons: list[ReasonOut] = Field(description="Features that raised this offer's score the most.")
+
+
+class RankOut(BaseModel):
+    decision_id: str = Field(description="Send it back with feedback and activations of these offers.")
+    customer_id: str
+    policy: str
+    offers: list[RankedOfferOut]
+    model_versions: dict[str, str]
+    known: bool
+    features_as_of: dt.datetime | None = None
+
+
+class CampaignBody(Strict):
+    offer_id: Id64
+    budget: Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)] | None = (
+        Field(default=None, description="Most expected cost (RUB, completions x the offer's cost) to spend.")
+    )
+    limit: Annotated[int, Field(strict=True, ge=1, le=MAX_CAMPAIGN)] = Field(
+        default=1000, description="Most customers to target."
+    )
+    channel: Channel | None = Field(default=None, description="The campaign's channel (for the caps).")
+    rank_by: Literal["value", "value_per_cost"] = "value"
+
+
+class CampaignCustomerOut(BaseModel):
+    rank: int
+    customer_id: str
+    decision_id: str
+    p_complete: Probability
+    expected_value: float
+    expected_cost: float
+    cumulative_cost: float
+    source: Literal["uplift", "propensity"]
+
+
+class CampaignOut(BaseModel):
+    campaign_id: str = Field(description="Also the decisions' policy, as campaign:<campaign_id>.")
+    offer_id: str
+    customers: list[CampaignCustomerOut]
+    considered: int = Field(description="Customers in the online features.")
+    eligible: int = Field(
+        description="Of those, customers the offer may be sent to (caps, tier, activations)."
+    )
+    expected_value: float = Field(description="Sum over the targeted customers, RUB.")
+    expected_cost: float
+    model_versions: dict[str, str]
+
+
+class SlotStatusOut(BaseModel):
+    status: Literal["ok", "degraded", "absent"] = Field(
+        description="absent: an optional model that does not exist."
+    )
+    version: str | None
+    loaded_at: dt.datetime | None
+    error: str | None
+
+
+class ReloadOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    models: dict[str, SlotStatusOut]
+
+
+class EstimateOut(BaseModel):
+    value: float = Field(description="Estimated mean reward per decision (RUB) had the challenger served.")
+    se: float
+    ci95: tuple[float, float]
+    n: int
+    ess: float = Field(description="Effective sample size of the importance weights.")
+    clipped: int
+    max_weight: float
+
+
+class ShadowOut(BaseModel):
+    champion: str = Field(description="The served policy.")
+    challenger: str | None = Field(description="The shadow policy (null when shadow mode is off).")
+    decisions: int = Field(description="Served decisions with a shadow decision beside them.")
+    agreement_rate: float | None = Field(description="Share of them where both chose the same first offer.")
+    completed: int = Field(description="Of those, decisions whose first offer was completed.")
+    logged_value: float | None = Field(
+        description="Mean reward per decision the champion actually got (RUB)."
+    )
+    estimates: dict[str, EstimateOut] = Field(
+        description="Off-policy estimates of the challenger's mean reward per decision (ips, snips, dr)."
+    )
+    note: str | None = None

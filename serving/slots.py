@@ -87,6 +87,10 @@ class Slot(Generic[T]):
             raise Unavailable(f"{self.name} is not available: {reason}", code="model_unavailable")
         return current
 
+    def current(self) -> Loaded[T] | None:
+        """What is served now, or None: for optional values, whose absence is no error."""
+        return self._current
+
     def status(self) -> dict[str, Any]:
         current = self._current
         return {

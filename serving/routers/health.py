@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 
 from serving import metrics
-from serving.deps import EngineDep
+from serving.deps import EngineDep, ScoringDep
 from serving.schemas import HealthOut
 
 log = logging.getLogger(__name__)
@@ -16,8 +16,10 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health", response_model=HealthOut)
-def health(engine: EngineDep) -> HealthOut:
-    """``degraded`` (still 200) when the database does not answer: the probe must report, never crash."""
+def health(engine: EngineDep, scoring: ScoringDep) -> HealthOut:
+    """``degraded`` (still 200) when the database does not answer or a model, the online features or the
+    catalogue is not loaded (``models`` says which, its version and error): the probe reports, never crashes.
+    """
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -25,7 +27,8 @@ def health(engine: EngineDep) -> HealthOut:
     except Exception as exc:
         log.warning("health: database check failed: %s", type(exc).__name__)
         database = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-    return HealthOut(status="ok" if database == "ok" else "degraded", database=database, models={})
+    ok = database == "ok" and scoring.healthy()
+    return HealthOut(status="ok" if ok else "degraded", database=database, models=scoring.status())
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

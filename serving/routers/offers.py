@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from loyalty_core import journal, offers
-from serving.deps import AdminCaller, CoreCaller, EngineDep, MarketingCaller, RulesDep, SessionDep
+from serving.deps import AdminCaller, CoreCaller, EngineDep, MarketingCaller, RulesDep, ScoringDep, SessionDep
 from serving.schemas import ActivationBody, ActivationOut, OfferBody, OfferOut
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"])
@@ -22,10 +22,17 @@ def list_offers(caller: MarketingCaller, session: SessionDep) -> list[OfferOut]:
 
 
 @router.put("/{offer_id}", response_model=OfferOut)
-def upsert_offer(caller: AdminCaller, offer_id: OfferId, body: OfferBody, engine: EngineDep) -> OfferOut:
-    """Create or replace an offer; customers' existing activations keep pointing at it."""
+def upsert_offer(
+    caller: AdminCaller, offer_id: OfferId, body: OfferBody, engine: EngineDep, scoring: ScoringDep
+) -> OfferOut:
+    """Create or replace an offer; customers' existing activations keep pointing at it.
+
+    This worker ranks with the new catalogue from the next request on; other workers at their next poll.
+    """
     spec: dict[str, Any] = {"id": offer_id, **body.model_dump()}
-    return journal.in_transaction(engine, lambda s: OfferOut.model_validate(offers.upsert_offer(s, spec)))
+    out = journal.in_transaction(engine, lambda s: OfferOut.model_validate(offers.upsert_offer(s, spec)))
+    scoring.catalogue.reload()
+    return out
 
 
 @router.post("/{offer_id}/activate", response_model=ActivationOut)

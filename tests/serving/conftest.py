@@ -2,22 +2,85 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from loyalty_core.config import Settings
 from serving.app import create_app
 
 KEYS = {"core": "test-core-key", "marketing": "test-marketing-key", "admin": "test-admin-key"}
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def use_mlflow_store(mp: pytest.MonkeyPatch, uri: str) -> None:
+    for name in MLFLOW_ENV:
+        mp.setenv(name, uri)
+    mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    mp.setenv("DO_NOT_TRACK", "true")
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_follows_the_environment() -> Iterator[None]:
+    """After each test, forget MLflow's process-wide store (the service and the jobs set it, and MLflow
+    resolves ``models:/`` downloads from it), so the next test's store is the one its environment names."""
+    yield
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None:
+        return
+    saved = {name: os.environ.get(name) for name in MLFLOW_ENV}
+    mlflow.set_tracking_uri(None)  # also unsets the variables...
+    mlflow.set_registry_uri(None)
+    for name, value in saved.items():  # ...which the package's fixture still needs
+        if value is not None:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _empty_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Every app of these tests asks an empty registry of its own, never the repository's mlflow/ store.
+
+    Created once (MLflow builds its schema on first use, which takes seconds), so an app without models
+    costs a few registry queries. Tests that need champions point the variables at a store that has them.
+    """
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('empty-mlflow') / 'mlflow.db'}"
+    MlflowClient(tracking_uri=uri, registry_uri=uri).search_registered_models()
+    with pytest.MonkeyPatch.context() as mp:
+        use_mlflow_store(mp, uri)
+        yield uri
+
+
 API_KEYS = ",".join(f"{scope}:{key}" for scope, key in KEYS.items())
+
+
+# Where no multiplier rule is (the repository's var/policy/ may hold one from a `loyalty score` run).
+NO_MULTIPLIER_RULE = Path(tempfile.mkdtemp(prefix="loyalty-no-rule-")) / "multiplier.json"
 
 
 def _client_for(engine: Engine) -> Iterator[TestClient]:
     url = engine.url.render_as_string(hide_password=False)
-    app = create_app(Settings(database_url=url, api_keys=API_KEYS, max_body_bytes=16 * 1024))
+    app = create_app(
+        Settings(
+            database_url=url,
+            api_keys=API_KEYS,
+            max_body_bytes=16 * 1024,
+            multiplier_file=NO_MULTIPLIER_RULE,
+        )
+    )
     with TestClient(app) as client:  # as a context manager, so the lifespan (engine, batcher) runs
         yield client
 
@@ -38,3 +101,124 @@ def pg_client(pg_engine: Engine) -> Iterator[TestClient]:
 def auth() -> dict[str, dict[str, str]]:
     """Request headers per scope: ``client.get(..., headers=auth["core"])``."""
     return {scope: {"X-API-Key": key} for scope, key in KEYS.items()}
+
+
+# --- a small world with real champions ----------------------------------------------------------------------
+
+
+MULTIPLIER_BUDGET = 100.0  # expected extra points: binds on the world's 300 customers
+
+
+@dataclass(frozen=True)
+class World:
+    """A simulated bank ingested into a SQLite ledger, features in its online table, and champions trained
+    on it by the real jobs in an MLflow store of its own. Treat it as read-only: copy ``db`` (``world_db``)
+    and use ``mlflow_copy`` before changing anything."""
+
+    root: Path
+    db: Path
+    mlflow_uri: str
+    customers: tuple[str, ...]
+    as_of: dt.datetime
+    scores: Path  # ``loyalty score``'s output for the same date (batch scoring of the same champions)
+    multiplier: Path  # the multiplier rule that run wrote, its budget binding
+
+
+def _checkpoint(path: Path) -> None:
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    from loyalty_core.config import DEFAULT_RULES
+    from loyalty_core.db import make_engine, migrate
+    from loyalty_core.rules import load_rules
+    from models.batch_score import score_all
+    from models.churn_job import train_churn
+    from models.offer_job import train_offers
+    from pipelines.feature_job import run_feature_job
+    from pipelines.history import ingest_history
+    from pipelines.sim_model import SimConfig
+    from pipelines.simulator import simulate
+
+    root = tmp_path_factory.mktemp("world")
+    config = SimConfig(customers=300, days=240, seed=7)
+    simulate(config, root / "history")
+    db = root / "loyalty.db"
+    engine = make_engine(f"sqlite:///{db}")
+    rules = load_rules(DEFAULT_RULES)
+    uri = f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
+    (root / "mlflow").mkdir()
+    try:
+        migrate(engine)
+        ingest_history(engine, root / "history", rules=rules)
+        run_feature_job(engine, as_of=config.end_at, rules=rules, out_dir=root / "features")
+        with pytest.MonkeyPatch.context() as mp:
+            use_mlflow_store(mp, uri)
+            train_churn(engine, rules=rules, tracking_uri=uri)
+            train_offers(engine, rules=rules, tracking_uri=uri)  # with the uplift model beside it
+            score_all(
+                engine,
+                rules=rules,
+                as_of=config.end_at.date(),
+                out=root / "scores.parquet",
+                multiplier_budget=MULTIPLIER_BUDGET,
+                multiplier_file=root / "multiplier.json",
+            )
+            import mlflow
+
+            mlflow.set_tracking_uri(None)
+            mlflow.set_registry_uri(None)
+        with engine.connect() as conn:
+            ids = conn.execute(text("SELECT customer_id FROM online_features ORDER BY customer_id"))
+            customers = tuple(str(c) for c in ids.scalars())
+    finally:
+        engine.dispose()
+    _checkpoint(db)
+    return World(root, db, uri, customers, config.end_at, root / "scores.parquet", root / "multiplier.json")
+
+
+@pytest.fixture
+def world_db(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """This test's own copy of the world's ledger."""
+    from loyalty_core.config import get_settings
+    from loyalty_core.db import make_engine
+
+    path = tmp_path / "loyalty.db"
+    shutil.copyfile(world.db, path)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("LOYALTY_DATABASE_URL", url)
+    get_settings.cache_clear()
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def mlflow_copy(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A copy of the world's registry this test may change (artifacts stay where the world keeps them)."""
+    (tmp_path / "mlflow").mkdir()
+    path = tmp_path / "mlflow" / "mlflow.db"
+    shutil.copyfile(world.root / "mlflow" / "mlflow.db", path)
+    uri = f"sqlite:///{path}"
+    use_mlflow_store(monkeypatch, uri)
+    return uri
+
+
+def scored_app(engine: Engine, world: World | None = None, **settings: Any) -> FastAPI:
+    url = engine.url.render_as_string(hide_password=False)
+    options: dict[str, Any] = {"model_poll_seconds": 0, **settings}
+    options.setdefault("multiplier_file", NO_MULTIPLIER_RULE if world is None else world.multiplier)
+    return create_app(Settings(database_url=url, api_keys=API_KEYS, **options))
+
+
+@pytest.fixture
+def scored(world: World, world_db: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """The service on a copy of the world, with its champions loaded (no polling)."""
+    use_mlflow_store(monkeypatch, world.mlflow_uri)
+    with TestClient(scored_app(world_db, world)) as client:
+        yield client

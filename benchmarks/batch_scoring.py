@@ -1,0 +1,161 @@
+"""Customers per minute of ``loyalty score``'s core: feature vectors -> churn + offers (+ uplift) + policy.
+
+    python benchmarks/batch_scoring.py [--customers 1000000] [--db var/bench-sim.db] [--threads 0]
+
+What is timed is ``models.batch_score.score_matrix`` chunk by chunk (as ``score_all`` runs it) plus the
+whole-base multiplier allocation: churn inputs (with the BG/NBD columns) and the churn champion, eligibility
+(tier, caps, preferred channel), the offer model's input rows for the eligible (customer, offer) pairs and the
+offer model, the two uplift models on the same rows, expected values and the top 3. Reading the ledger,
+building features and writing the file are not (they are the feature job's and the disk's).
+
+The models are the real jobs' (``train_churn``, ``train_offers`` with uplift; not registered) on a simulated
+bank (``--sim-customers`` x ``--sim-days``, simulated and ingested into ``--db`` unless it exists); the
+customers are that bank's feature vectors as of its last day, drawn with replacement up to ``--customers``
+(so every vector is a realistic one, including its eligibility). Prints a markdown table per stage and
+whether the target of 5 million customers a minute is met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from loyalty_core.config import DEFAULT_RULES  # noqa: E402
+from loyalty_core.db import make_engine, migrate  # noqa: E402
+from loyalty_core.rules import load_rules  # noqa: E402
+from models.batch_score import ScoringModels, customer_value, score_matrix  # noqa: E402
+from models.churn_job import train_churn  # noqa: E402
+from models.job_common import ledger_span, read_catalogue  # noqa: E402
+from models.offer_job import train_offers  # noqa: E402
+from models.policy import MultiplierPolicy, allocate_multipliers  # noqa: E402
+from pipelines.catalogue import FEATURE_NAMES  # noqa: E402
+from pipelines.extract import extract  # noqa: E402
+from pipelines.features import FeatureConfig, compute_features  # noqa: E402
+from pipelines.history import ingest_history  # noqa: E402
+from pipelines.sim_model import SimConfig  # noqa: E402
+from pipelines.simulator import simulate  # noqa: E402
+
+TARGET = 5_000_000
+
+
+def prepare_db(path: Path, customers: int, days: int, seed: int) -> None:
+    rules = load_rules(DEFAULT_RULES)
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
+        start = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days + 2)).date()
+        simulate(SimConfig(customers=customers, days=days, seed=seed, start=start), Path(tmp) / "sim")
+        t = time.perf_counter()
+        ingest_history(engine, Path(tmp) / "sim", rules=rules)
+        print(
+            f"simulated and ingested {customers} x {days} days in {time.perf_counter() - t:.0f} s", flush=True
+        )
+    engine.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--db", type=Path, default=ROOT / "var" / "bench-batch-scoring.db")
+    ap.add_argument("--sim-customers", type=int, default=1500)
+    ap.add_argument("--sim-days", type=int, default=365)
+    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--chunk", type=int, default=20_000)
+    ap.add_argument("--threads", type=int, default=0, help="LightGBM threads (0 = all cores)")
+    ap.add_argument("--repeat", type=int, default=2, help="timed passes (the best is reported)")
+    args = ap.parse_args()
+
+    if not args.db.exists():
+        args.db.parent.mkdir(parents=True, exist_ok=True)
+        prepare_db(args.db, args.sim_customers, args.sim_days, args.seed)
+    rules = load_rules(DEFAULT_RULES)
+    engine = make_engine(f"sqlite:///{args.db}")
+    t = time.perf_counter()
+    churn = train_churn(engine, rules=rules, register=False)
+    offers = train_offers(engine, rules=rules, register=False)
+    print(f"trained the models in {time.perf_counter() - t:.0f} s", flush=True)
+    assert churn.result is not None
+    assert offers.result is not None
+    uplift = offers.uplift.scorers if offers.uplift is not None else None
+    catalogue = read_catalogue(engine)
+    as_of = ledger_span(engine).end
+    frames = extract(engine, rules=rules, until=as_of.to_pydatetime())
+    features = compute_features(frames, as_of, FeatureConfig.from_rules(rules))
+    base = np.ascontiguousarray(features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64, na_value=np.nan))
+    rng = np.random.default_rng(args.seed)
+    customers = base[rng.integers(0, len(base), args.customers)]
+    churn_scorer = churn.result.scorer(num_threads=args.threads)
+    offer_scorer = offers.result.scorer(num_threads=args.threads)
+    if uplift is not None:
+        for s in (uplift.treated, uplift.control):
+            s.num_threads = args.threads
+
+    results = {}
+    for label, with_uplift in (("propensity only", False), ("propensity + uplift", True)):
+        if with_uplift and uplift is None:
+            continue
+        models = ScoringModels.build(
+            churn_scorer, offer_scorer, catalogue, uplift=uplift if with_uplift else None
+        )
+        score_matrix(models, customers[: args.chunk])  # warm-up
+        best: tuple[float, dict[str, float], int] | None = None
+        for _ in range(args.repeat):
+            timings: dict[str, float] = {}
+            pairs = 0
+            start = time.perf_counter()
+            churn_all = np.empty(len(customers))
+            for lo in range(0, len(customers), args.chunk):
+                hi = min(lo + args.chunk, len(customers))
+                s = score_matrix(models, customers[lo:hi], timings=timings)
+                churn_all[lo:hi] = s.churn
+                pairs += int(np.isfinite(s.propensity).sum())
+            t0 = time.perf_counter()
+            value, points = customer_value(customers, FEATURE_NAMES, churn_all, 0.01)
+            allocate_multipliers(churn_all, value, points, policy=MultiplierPolicy())
+            timings["multipliers"] = time.perf_counter() - t0
+            total = time.perf_counter() - start
+            if best is None or total < best[0]:
+                best = (total, timings, pairs)
+        assert best is not None
+        results[label] = best
+        total, timings, pairs = best
+        rate = len(customers) / total * 60
+        print(
+            f"\n### {label}: {len(customers):,} customers, {len(models.catalog)} offers, {pairs:,} eligible "
+            f"pairs ({pairs / len(customers):.1f} per customer), LightGBM threads {args.threads or 'all'}\n"
+        )
+        print("| stage | seconds | share |")
+        print("| --- | ---: | ---: |")
+        for name, sec in timings.items():
+            print(f"| {name} | {sec:.2f} | {sec / total:.0%} |")
+        print(f"| **total** | **{total:.2f}** | |")
+        verdict = "meets" if rate >= TARGET else "MISSES"
+        load = os.getloadavg()[0]
+        print(
+            f"\n{rate:,.0f} customers/minute: {verdict} the target of {TARGET:,}/minute "
+            f"(load average {load:.1f} on {os.cpu_count()} cores: other processes share them)"
+        )
+        print(
+            f"models: churn {churn_scorer.booster.num_trees()} trees x {len(churn_scorer.features)} inputs, "
+            f"offers {offer_scorer.booster.num_trees()} trees x {len(offer_scorer.features)} inputs"
+            + (
+                f", uplift {uplift.treated.booster.num_trees()} + {uplift.control.booster.num_trees()} trees"
+                if with_uplift and uplift is not None
+                else ""
+            )
+        )
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""``loyalty demo``: the whole loop on the embedded defaults, for a newcomer's first five minutes.
+
+simulate a bank -> post its history through the ledger -> build the feature snapshot and the online table ->
+train the churn and offer models (MLflow, registry alias ``champion``) -> score every customer -> say how to
+start the service and call it. Every step is the same code as its own command, so what the demo shows is
+what the platform does; it lives in ``serving`` only because it strings all the layers together.
+
+Re-running is safe: the simulator rewrites its own output with the same bytes, the ledger adds nothing
+twice, and a new training run only takes ``champion`` if it beats it. A different ``--seed`` or size against a
+database that already holds another demo would mix two banks, so that is refused with a way out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from loyalty_core.config import DEFAULT_VAR, Settings
+from loyalty_core.db import make_engine, migrate
+from loyalty_core.errors import InvalidInput
+from loyalty_core.rules import load_rules
+from loyalty_core.schema import Member
+from models.batch_score import MULTIPLIER_FILE, score_all
+from models.churn_job import train_churn
+from models.offer_job import train_offers
+from pipelines.feature_job import run_feature_job
+from pipelines.history import ingest_history
+from pipelines.sim_model import SimConfig
+from pipelines.simulator import simulate
+from pipelines.snapshots import DEFAULT_DIR as FEATURES_DIR
+
+DEMO_DIR = DEFAULT_VAR / "demo"
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass(slots=True)
+class DemoReport:
+    history: Path
+    scores: Path | None = None
+    lines: list[str] = field(default_factory=list)
+    customer_id: str | None = None
+
+
+def _manifest(history: Path) -> dict[str, Any] | None:
+    path = history / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def check_same_bank(engine: Engine, history: Path, config: SimConfig) -> None:
+    """Refuse to load a second, different simulated bank into a database that holds the first."""
+    previous = _manifest(history)
+    if previous is None:
+        return
+    same = (previous.get("seed"), previous.get("customers"), previous.get("days"), previous.get("start")) == (
+        config.seed,
+        config.customers,
+        config.days,
+        config.start_at.isoformat(),
+    )
+    with Session(engine) as session:
+        members = session.scalar(select(func.count()).select_from(Member)) or 0
+    if not same and members:
+        raise InvalidInput(
+            f"the database already holds the demo bank of {history} (seed {previous.get('seed')}, "
+            f"{previous.get('customers')} customers, {previous.get('days')} days); run the demo again with "
+            "those settings, or point LOYALTY_DATABASE_URL at a fresh database (or delete var/) first",
+            field="seed",
+        )
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    customers: int,
+    days: int,
+    seed: int,
+    out: Path = DEMO_DIR,
+    features_dir: Path = FEATURES_DIR,
+    multiplier_file: Path = MULTIPLIER_FILE,
+    progress: Progress | None = None,
+) -> DemoReport:
+    """Run every step; ``progress(stage, advance, total)`` drives the bars, ``lines`` is the summary."""
+
+    def tick(stage: str, n: int, total: int | None = None) -> None:
+        if progress is not None:
+            progress(stage, n, total)
+
+    rules = load_rules(settings.rules)
+    history = out / "history"
+    config = SimConfig(customers=customers, days=days, seed=seed)
+    engine = make_engine(settings.database_url)
+    report = DemoReport(history=history)
+    try:
+        migrate(engine)
+        check_same_bank(engine, history, config)
+        sim = simulate(config, history, limits=rules.fraud, progress=tick)
+        report.lines.append(
+            f"simulated {sim.customers:,} customers over {sim.days} days: {sim.transactions:,} transactions, "
+            f"{sim.campaigns} campaigns, {sim.offers_sent:,} offers sent -> {history}"
+        )
+        loaded = ingest_history(engine, history, rules=rules, progress=tick)
+        txns = loaded.transactions
+        assert txns is not None
+        report.lines.append(
+            f"ledger: {txns.posted:,} postings ({txns.points:,} points), {txns.already_present:,} already "
+            f"there, {txns.rejected} rejected; offer completions agree with the history: "
+            f"{'yes' if loaded.completions_agree else 'NO'} ({loaded.completions_in_ledger:,})"
+        )
+        as_of = sim.end.replace(hour=0, minute=0, second=0, microsecond=0)
+        tick("features", 0, 1)
+        feats = run_feature_job(engine, as_of=as_of, rules=rules, out_dir=features_dir)
+        tick("features", 1)
+        report.lines.append(
+            f"features as of {as_of.date()}: {feats.customers:,} customers x {feats.features} features "
+            f"-> {feats.path} and the online table"
+        )
+        churn = train_churn(engine, rules=rules, progress=tick)
+        report.lines.extend(line for line in churn.lines() if not line.startswith(("time:", "MLflow run")))
+        offers = train_offers(engine, rules=rules, truth_dir=history / "truth", progress=tick)
+        report.lines.extend(line for line in offers.lines() if not line.startswith(("time:", "MLflow run")))
+        report.scores = out / "scores.parquet"
+        scored = score_all(
+            engine,
+            rules=rules,
+            as_of=as_of,
+            out=report.scores,
+            multiplier_file=multiplier_file,
+            progress=tick,
+        )
+        report.lines.extend(scored.lines())
+        report.customer_id = scored.example_customer
+    finally:
+        engine.dispose()
+    return report
+
+
+def service_instructions(settings: Settings, customer_id: str | None) -> list[str]:
+    """How to start the service and three calls to paste, with this machine's keys."""
+    keys: dict[str, str] = {}
+    for item in settings.api_keys.split(","):
+        scope, _, key = item.strip().partition(":")
+        keys.setdefault(scope.strip(), key.strip())
+    core = keys.get("core") or keys.get("admin", "KEY")
+    marketing = keys.get("marketing") or keys.get("admin", "KEY")
+    customer = customer_id or "C0000001"
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    base = "http://127.0.0.1:8000"
+    json_header = "-H 'Content-Type: application/json'"
+    return [
+        "Start the service (one worker per core; docs at http://127.0.0.1:8000/docs):",
+        "  .venv/bin/loyalty serve",
+        "API keys (LOYALTY_API_KEYS; these defaults are for local use only): "
+        + ", ".join(f"{scope}={key}" for scope, key in keys.items()),
+        "Score a customer (churn probability, bonus multiplier, best offers):",
+        f"  curl -s -X POST {base}/v1/score -H 'X-API-Key: {core}' {json_header} "
+        f'-d \'{{"customer_ids": ["{customer}"]}}\'',
+        "Rank offers for them (each with its expected value and the probability the policy chose it):",
+        f"  curl -s -X POST {base}/v1/offers/rank -H 'X-API-Key: {marketing}' {json_header} "
+        f'-d \'{{"customer_id": "{customer}", "k": 3}}\'',
+        "Post a transaction (1 point per full 100 RUB for a purchase):",
+        f"  curl -s -X POST {base}/v1/transactions -H 'X-API-Key: {core}' {json_header} "
+        f'-d \'{{"transaction_id": "demo-{now}", "customer_id": "{customer}", "type": "purchase", '
+        f'"amount": "2500.00", "occurred_at": "{now}"}}\'',
+    ]

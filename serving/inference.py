@@ -1,0 +1,143 @@
+"""Dynamic batching of model calls across concurrent requests of one worker.
+
+Scoring one customer costs mostly fixed overhead: building the offer model's (customer x offer) rows runs
+a few dozen numpy operations whatever the number of rows, and each ``predict`` call has its own set-up.
+Measured on the development machine with 12 offers: one customer 350 us, sixteen customers together 570 us.
+So requests queue their customers' feature rows here, and one task per worker scores whatever has queued
+in one matrix and one ``predict`` per model, then hands each request its rows. Under load a batch holds
+the requests that arrived while the previous one was being computed; a lone request is scored at once.
+
+A request's rows are scored with the models of the snapshot it took; requests holding different
+snapshots (a reload happened between them) are scored in separate groups, so none ever sees a mix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from loyalty_core.errors import Unavailable
+from serving import metrics
+from serving.scoring import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Job:
+    snap: Snapshot
+    rows: np.ndarray  # (k, features) customer vectors
+    churn: bool
+    future: asyncio.Future[Scores]
+
+
+class Scores(NamedTuple):
+    churn: np.ndarray | None  # (n,) when asked for
+    multiplier: np.ndarray | None  # (n,) bonus multipliers, with churn
+    propensity: np.ndarray  # (n, active offers)
+    uplift: np.ndarray | None  # (n, active offers), NaN where no estimate; None without an uplift model
+    offer_inputs: np.ndarray  # (n, completable offers, inputs): the offer model's rows, for reason codes
+
+
+def score_rows(snap: Snapshot, rows: np.ndarray, *, churn: bool) -> Scores:
+    """Churn (when asked), propensities and uplift of the active offers: one predict call per model."""
+    assert snap.offer_model is not None
+    offers = snap.offer_model.score(rows, snap.catalogue.value)
+    churn_p = multiplier = None
+    if churn:
+        assert snap.churn is not None
+        assert snap.multiplier is not None
+        model = snap.churn.value
+        churn_p = model.champion.scorer.predict_proba(model.inputs.matrix(rows))
+        multiplier = snap.multiplier.value.apply(churn_p, rows, model.inputs.feature_names)
+    return Scores(churn_p, multiplier, offers.propensity, offers.uplift, offers.inputs)
+
+
+class InferenceBatcher:
+    """Per-process batcher; ``start`` and ``stop`` run in the app's lifespan."""
+
+    def __init__(self, *, max_customers: int = 64) -> None:
+        self.max_customers = max_customers
+        self._queue: asyncio.Queue[_Job | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._consume(), name="inference-batcher")
+
+    async def stop(self) -> None:
+        if self._queue is not None and self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+
+    async def score(self, snap: Snapshot, rows: np.ndarray, *, churn: bool) -> Scores:
+        if self._queue is None:
+            raise Unavailable("the service is shutting down; retry on another instance", code="shutting_down")
+        future: asyncio.Future[Scores] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(snap, rows, churn, future))
+        return await future
+
+    async def _consume(self) -> None:
+        assert self._queue is not None
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            # One turn of the loop lets requests that are already parsed reach the queue too.
+            await asyncio.sleep(0)
+            batch = [first]
+            size = len(first.rows)
+            stop = False
+            while size < self.max_customers and not self._queue.empty():
+                job = self._queue.get_nowait()
+                if job is None:
+                    stop = True
+                    break
+                batch.append(job)
+                size += len(job.rows)
+            metrics.INFERENCE_BATCH_SIZE.observe(size)
+            for group in _groups(batch):
+                _run(group)
+            if stop:
+                return
+
+
+def _groups(batch: list[_Job]) -> list[list[_Job]]:
+    """Jobs sharing the same models and catalogue (object identity), in arrival order."""
+    groups: dict[tuple[int, ...], list[_Job]] = {}
+    for job in batch:
+        s = job.snap
+        key = (id(s.offer_model), id(s.churn), id(s.uplift), id(s.catalogue), id(s.features))
+        groups.setdefault(key, []).append(job)
+    return list(groups.values())
+
+
+def _run(group: list[_Job]) -> None:
+    live = [job for job in group if not job.future.done()]  # a cancelled request needs no score
+    if not live:
+        return
+    try:
+        rows = live[0].rows if len(live) == 1 else np.vstack([job.rows for job in live])
+        scores = score_rows(live[0].snap, rows, churn=any(job.churn for job in live))
+    except Exception as exc:  # every waiter gets the error; the batcher keeps running
+        for job in live:
+            job.future.set_exception(exc)
+        return
+    start = 0
+    for job in live:
+        stop = start + len(job.rows)
+        part = slice(start, stop)
+        job.future.set_result(
+            Scores(
+                churn=None if scores.churn is None or not job.churn else scores.churn[part],
+                multiplier=None if scores.multiplier is None or not job.churn else scores.multiplier[part],
+                propensity=scores.propensity[part],
+                uplift=None if scores.uplift is None else scores.uplift[part],
+                offer_inputs=scores.offer_inputs[part],
+            )
+        )
+        start = stop

@@ -1,0 +1,42 @@
+"""``loyalty demo`` on a tiny bank: all steps run, a re-run adds nothing, a second bank is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from loyalty_core.config import Settings
+from loyalty_core.errors import InvalidInput
+from serving.demo import run_demo, service_instructions
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_loop_and_reruns_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'demo.db'}", api_keys="core:k1,marketing:k2")
+    paths = {
+        "out": tmp_path / "demo",
+        "features_dir": tmp_path / "features",
+        "multiplier_file": tmp_path / "multiplier.json",
+    }
+    first = run_demo(settings, customers=250, days=240, seed=5, **paths)  # type: ignore[arg-type]
+    text = "\n".join(first.lines)
+    assert "offer completions agree with the history: yes" in text
+    assert "loyalty-churn v1: promoted" in text
+    assert "loyalty-offer-propensity v1: promoted" in text
+    assert first.scores is not None
+    scores = pd.read_parquet(first.scores)
+    assert scores["customer_id"].is_unique
+    assert scores["churn_probability"].between(0, 1).all()
+    assert first.customer_id in set(scores["customer_id"])
+    calls = "\n".join(service_instructions(settings, first.customer_id))
+    assert "X-API-Key: k1" in calls
+    assert "X-API-Key: k2" in calls
+    assert first.customer_id in calls
+
+    again = run_demo(settings, customers=250, days=240, seed=5, **paths)  # type: ignore[arg-type]
+    assert any(line.startswith("ledger: 0 postings") for line in again.lines), again.lines
+    with pytest.raises(InvalidInput, match="already holds the demo bank"):
+        run_demo(settings, customers=250, days=240, seed=6, **paths)  # type: ignore[arg-type]
