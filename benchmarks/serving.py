@@ -114,6 +114,7 @@ class Run:
     p99_ms: float
     errors: str
     spread: str
+    cpu_ms: float = float("nan")  # worker CPU per request: what the machine's other load cannot distort
     batches: str = "-"
 
 
@@ -362,7 +363,11 @@ def run_wrk(
     total = sum(used.values()) or 1.0
     spread = " / ".join(f"{100 * v / total:.0f}%" for v in sorted(used.values(), reverse=True))
     spread += f" of {total:.1f} CPU-s"
-    return Run(name, float(rate.group(1)), _ms(p50.group(1)), _ms(p99.group(1)), "; ".join(errors), spread)
+    done = re.search(r"(\d+) requests in", out)
+    cpu_ms = 1000 * total / int(done.group(1)) if done else float("nan")
+    return Run(
+        name, float(rate.group(1)), _ms(p50.group(1)), _ms(p99.group(1)), "; ".join(errors), spread, cpu_ms
+    )
 
 
 def write_script(path: Path, *, ids: list[str], url_path: str, kind: str, key: str) -> Path:
@@ -502,16 +507,20 @@ def main() -> int:
             f"{len(ids)} customers, {os.cpu_count()} cores\n"
         )
         print(
-            "| endpoint | requests/s | p50 ms | p99 ms | p99 / bare | CPU split over workers | mean batch "
-            "(incl. warm-up) | errors |"
+            "| endpoint | requests/s | p50 ms | p99 ms | p99 / bare | worker CPU ms / request "
+            "| CPU split over workers | mean batch (incl. warm-up) | errors |"
         )
-        print("| --- | ---: | ---: | ---: | ---: | --- | --- | --- |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
         for r in runs:
             ratio = r.p99_ms / bare.p99_ms if bare.p99_ms else float("nan")
             print(
-                f"| {r.name} | {r.rate:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {ratio:.2f}x | {r.spread} | "
-                f"{r.batches} | {r.errors or '-'} |"
+                f"| {r.name} | {r.rate:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {ratio:.2f}x "
+                f"| {r.cpu_ms:.3f} | {r.spread} | {r.batches} | {r.errors or '-'} |"
             )
+        print(
+            f"\nload average during the runs: {os.getloadavg()[0]:.2f} (other processes share the cores; "
+            "worker CPU per request does not depend on them)"
+        )
         if not args.skip_decision_log:
             copy = workdir / "decisions.db"
             shutil.copyfile(root / "loyalty.db", copy)

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How long start-up waits for the first model load before serving (degraded) anyway.",
     )
+    policy: str = Field(
+        default="epsilon_greedy",
+        description="The served ranking policy: 'epsilon_greedy' (share LOYALTY_EXPLORATION_EPSILON), "
+        "'epsilon_greedy:<share>', 'greedy', 'thompson' or 'thompson:beta'.",
+    )
     exploration_epsilon: float = Field(
         default=0.05,
         ge=0,

@@ -15,7 +15,15 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 MAX_AMOUNT = Decimal("1000000000000")
 MAX_POINTS = 10**12
@@ -47,7 +55,20 @@ def _iso_text(value: Any) -> Any:
 
 
 _ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+
+
+def _representable(value: dt.datetime) -> dt.datetime:
+    """Refuse instants the ledger cannot hold: ``0001-01-01T00:00+00:01`` has no UTC date at all."""
+    try:
+        utc = value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("is out of the representable range of timestamps") from None
+    if utc.year < 1970:
+        raise ValueError("must not be before 1970-01-01T00:00:00Z")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_representable)]
 # The ledger's ``entries.channel`` column holds 16 characters.
 Channel = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=16)]
 

@@ -207,8 +207,9 @@ class Snapshot:
 # --- policy settings ----------------------------------------------------------------------------------------
 
 
-def parse_policy(spec: str) -> Exploration | None:
-    """``thompson``, ``thompson:beta``, ``greedy``, ``epsilon_greedy:<share>``; ``none``/empty -> None."""
+def parse_policy(spec: str, *, epsilon: float, setting: str) -> Exploration | None:
+    """``epsilon_greedy`` (share ``epsilon``), ``epsilon_greedy:<share>``, ``greedy``, ``thompson``,
+    ``thompson:beta``; ``none``/empty -> None. ``setting`` names the variable in error messages."""
     text = spec.strip().lower()
     if text in ("", "none", "off"):
         return None
@@ -218,14 +219,16 @@ def parse_policy(spec: str) -> Exploration | None:
         return ThompsonSampling(posterior="beta")
     if text == "greedy":
         return EpsilonGreedy(0.0)
+    if text == "epsilon_greedy":
+        return EpsilonGreedy(epsilon)
     if text.startswith("epsilon_greedy:"):
         try:
             return EpsilonGreedy(float(text.partition(":")[2]))
         except (ValueError, InvalidInput) as exc:
-            raise ConfigurationError(f"LOYALTY_SHADOW_POLICY {spec!r}: the share must be in [0, 1]") from exc
+            raise ConfigurationError(f"{setting} {spec!r}: the share must be in [0, 1]") from exc
     raise ConfigurationError(
-        f"LOYALTY_SHADOW_POLICY {spec!r} is not one of thompson, thompson:beta, greedy, "
-        "epsilon_greedy:<share>, none"
+        f"{setting} {spec!r} is not one of epsilon_greedy, epsilon_greedy:<share>, greedy, thompson, "
+        "thompson:beta, none"
     )
 
 
@@ -404,8 +407,12 @@ class ScoringState:
         self.features = _features_slot(self.reader, rules)
         self.catalogue = _catalogue_slot(self.reader, rules)
         self.multiplier = _multiplier_slot(settings.multiplier_file or MULTIPLIER_FILE)
-        self.exploration = EpsilonGreedy(settings.exploration_epsilon)
-        self.shadow = parse_policy(settings.shadow_policy)
+        epsilon = settings.exploration_epsilon
+        served = parse_policy(settings.policy, epsilon=epsilon, setting="LOYALTY_POLICY")
+        if served is None:
+            raise ConfigurationError("LOYALTY_POLICY cannot be none: the service needs a policy to serve")
+        self.exploration: Exploration = served
+        self.shadow = parse_policy(settings.shadow_policy, epsilon=epsilon, setting="LOYALTY_SHADOW_POLICY")
         self.caps = FrequencyCaps(
             window=dt.timedelta(days=settings.cap_window_days),
             per_customer=settings.cap_per_customer,

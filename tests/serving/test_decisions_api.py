@@ -289,3 +289,18 @@ def test_the_shadow_report_scores_the_challenger_on_the_logged_decisions(
     assert set(report["estimates"]) == {"ips", "snips", "dr"}
     assert report["estimates"]["ips"]["n"] == 30
     assert scored.get("/v1/admin/shadow", headers=auth["marketing"]).status_code == 403
+
+
+def test_a_promoted_challenger_serves_and_the_old_policy_shadows_it(
+    world: World, world_db: Engine, auth: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_mlflow_store(monkeypatch, world.mlflow_uri)
+    app = scored_app(world_db, world, policy="thompson", shadow_policy="epsilon_greedy")
+    with TestClient(app) as client:
+        customer = generous(client, auth, world, 2)[0]
+        answer = rank(client, auth, customer)
+    assert answer["policy"] == "thompson:gaussian"
+    served = decision(world_db, answer["decision_id"])
+    assert (served.model_versions or {})["probability_method"] == "monte_carlo:1000"
+    shadow = decision(world_db, answer["decision_id"] + ".shadow")
+    assert shadow.policy == "shadow:epsilon_greedy:0.05"
