@@ -213,14 +213,7 @@ def simulate(
     check_output(Path(out), force=force)
     limits = load_rules(get_settings().rules).fraud  # the history must pass the ledger's own fraud checks
     with _progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(stage: str, n: int, total: int | None = None) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.advance(tasks[stage], n)
-
-        summary = run_simulation(config, Path(out), force=force, limits=limits, progress=progress)
+        summary = run_simulation(config, Path(out), force=force, limits=limits, progress=_job_progress(bar))
     typer.echo(
         f"{summary.customers:,} customers over {summary.days} days ({summary.start.date()} to "
         f"{summary.end.date()}): {summary.transactions:,} transactions, {summary.campaigns} campaign(s), "
@@ -231,14 +224,7 @@ def simulate(
 def _ingest_history(engine: Any, source: Any, rules: Any, ingest_history: Any) -> Any:
     """Run ``ingest_history`` with one progress bar per stage."""
     with _progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(stage: str, n: int, total: int | None = None) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(f"ingest {stage}", total=total)
-            bar.advance(tasks[stage], n)
-
-        return ingest_history(engine, source, rules=rules, progress=progress)
+        return ingest_history(engine, source, rules=rules, progress=_job_progress(bar, "ingest "))
 
 
 @app.command()
@@ -386,14 +372,7 @@ def import_starbucks_data(
     engine = make_engine(settings.database_url)
     try:
         with _progress() as bar:
-            tasks: dict[str, Any] = {}
-
-            def advance(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = bar.add_task(step, total=total)
-                bar.advance(tasks[step], done)
-
-            report = import_starbucks(engine, source, rules=rules, progress=advance)
+            report = import_starbucks(engine, source, rules=rules, progress=_job_progress(bar))
     finally:
         engine.dispose()
     for line in report.lines():
@@ -464,13 +443,13 @@ train_app = typer.Typer(
 app.add_typer(train_app, name="train")
 
 
-def _job_progress(bar: Any) -> Callable[[str, int, int | None], None]:
+def _job_progress(bar: Any, prefix: str = "") -> Callable[[str, int, int | None], None]:
     """One bar per stage of a job's ``progress(stage, advance, total)`` callback."""
     tasks: dict[str, Any] = {}
 
     def progress(stage: str, n: int, total: int | None = None) -> None:
         if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
+            tasks[stage] = bar.add_task(prefix + stage, total=total)
         elif total is not None:
             bar.update(tasks[stage], total=total)
         bar.advance(tasks[stage], n)
@@ -673,16 +652,7 @@ def demo(
 
     settings = get_settings()
     with _progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(stage: str, n: int, total: int | None = None) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            elif total is not None:
-                bar.update(tasks[stage], total=total)
-            bar.advance(tasks[stage], n)
-
-        report = run_demo(settings, customers=customers, days=days, seed=seed, progress=progress)
+        report = run_demo(settings, customers=customers, days=days, seed=seed, progress=_job_progress(bar))
     for line in report.lines:
         typer.echo(line)
     typer.echo("")
