@@ -37,6 +37,13 @@ class Settings(BaseSettings):
         le=100,
         description="Under concurrent load, how long a batch may wait for the rest of the previous round.",
     )
+    post_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description="Posting batches one service process keeps in the database at once (PostgreSQL; "
+        "SQLite has one writer). Their commits share the disk's flush.",
+    )
     model_poll_seconds: float = Field(
         default=30.0,
         ge=0,

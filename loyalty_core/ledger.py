@@ -7,6 +7,7 @@ Call it inside a transaction (``with Session(engine) as s, s.begin():``) or thro
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from loyalty_core.journal import (
     chunks,
     credit,
     dialect_insert,
+    enrol_and_read,
     entry_row,
     funnel_event,
     lock_members,
@@ -112,6 +114,19 @@ def _txn_hash(t: TransactionIn) -> str:
 _EXISTING = select(ENTRIES.c.ext_id, ENTRIES.c.request_hash, ENTRIES.c.response).where(
     ENTRIES.c.kind == "earn", ENTRIES.c.ext_id.in_(bindparam("ids", expanding=True))
 )
+
+_EXISTING_PG = "SELECT ext_id, request_hash, response FROM entries WHERE kind = 'earn' AND ext_id = ANY(%s)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Prior:
+    ext_id: str
+    request_hash: str
+    response: Any
+
+    def __post_init__(self) -> None:
+        if isinstance(self.response, str):  # the driver may leave JSON as text
+            object.__setattr__(self, "response", json.loads(self.response))
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,12 +256,21 @@ def _post_fresh(
     actor: str,
     now: dt.datetime,
 ) -> None:
-    members = lock_members(session, (t.customer_id for _, t in fresh), create=True, now=now)
     ids = [t.transaction_id for _, t in fresh]
-    connection = session.connection()
-    existing = {
-        r.ext_id: r for part in chunks(ids, 5000) for r in connection.execute(_EXISTING, {"ids": list(part)})
-    }
+    together = enrol_and_read(
+        session, (t.customer_id for _, t in fresh), now=now, also=(_EXISTING_PG, (ids,))
+    )
+    if together is not None:
+        members, rows = together
+        existing: dict[str, Any] = {r[0]: _Prior(r[0], r[1], r[2]) for r in rows}
+    else:
+        members = lock_members(session, (t.customer_id for _, t in fresh), create=True, now=now)
+        connection = session.connection()
+        existing = {
+            r.ext_id: r
+            for part in chunks(ids, 5000)
+            for r in connection.execute(_EXISTING, {"ids": list(part)})
+        }
     todo: list[tuple[int, TransactionIn]] = []
     for i, t in fresh:
         prior = existing.get(t.transaction_id)

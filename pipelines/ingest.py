@@ -160,7 +160,9 @@ def ingest_frame(
             return
         txns = [t for _, t in batch]
         outcomes = in_transaction(
-            engine, lambda s: post_transactions(s, txns, rules=rules, actor=actor, now=now)
+            engine,
+            lambda s: post_transactions(s, txns, rules=rules, actor=actor, now=now),
+            defer_writes=True,
         )
         for (row, t), outcome in zip(batch, outcomes, strict=True):
             _account(report, row, t, outcome)

@@ -57,7 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rules = load_rules(settings.rules)
         app.state.engine = engine = make_engine(settings.database_url)
         app.state.batcher = batcher = PostingBatcher(
-            engine, app.state.rules, max_batch=settings.post_batch_max
+            engine,
+            app.state.rules,
+            max_batch=settings.post_batch_max,
+            linger_ms=settings.post_batch_linger_ms,
+            concurrency=settings.post_concurrency,
         )
         await batcher.start()
         writer = DecisionWriter(engine)

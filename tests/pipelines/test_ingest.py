@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -113,3 +114,52 @@ def test_cli_ingest_and_expire(engine: Engine, tmp_path: Path) -> None:
     missing = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 1
     assert "no such file" in missing.output
+
+
+def test_bulk_ingest_equals_posting_one_by_one_on_both_databases(db_engine: Engine, tmp_path: Path) -> None:
+    """Large chunks take the bulk write path (COPY and one UPDATE for all members on PostgreSQL); the
+    ledger they leave must be the one that posting the same rows one at a time leaves."""
+    from loyalty_core import journal, ledger
+
+    rows = [
+        (
+            f"b{i}",
+            f"cust-{i % 37}",
+            f"2025-04-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
+            ("purchase", "bill_payment", "transfer")[i % 3],
+            f"{100 + (i * 7919) % 90000}.{i % 100:02d}",
+        )
+        for i in range(600)
+    ]
+    text = "transaction_id,customer_id,occurred_at,type,amount\n" + "".join(",".join(r) + "\n" for r in rows)
+    report = ingest_file(db_engine, _write(tmp_path, text), rules=RULES, chunk_rows=300)
+    assert (report.posted, report.rejected) == (600, 0)
+    bulk = _balances(db_engine)
+
+    # The same rows through the API's path, one transaction each, into a second SQLite ledger.
+    from loyalty_core.db import make_engine, migrate
+
+    single = make_engine(f"sqlite:///{tmp_path / 'single.db'}")
+    migrate(single)
+    frame = pd.read_csv(_write(tmp_path, text, "again.csv"), dtype=str)
+    frame["ts"] = pd.to_datetime(frame["occurred_at"], utc=True)
+    for r in frame.sort_values("ts", kind="stable").itertuples():
+        txn = ledger.TransactionIn(
+            r.transaction_id, r.customer_id, r.type, Decimal(r.amount), r.ts.to_pydatetime()
+        )
+        journal.in_transaction(
+            single, lambda s, t=txn: ledger.post_transactions(s, [t], rules=RULES, actor="t")
+        )
+    assert bulk == _balances(single)
+    assert sum(bulk.values()) == report.points
+    with Session(db_engine) as s:
+        assert statements.check_invariants(s) == []
+        members = {m.id: m for m in s.execute(select(Member)).scalars()}
+    with Session(single) as s:
+        for m in s.execute(select(Member)).scalars():
+            assert (members[m.id].txn_count, members[m.id].amount_sum, members[m.id].spend) == (
+                m.txn_count,
+                m.amount_sum,
+                m.spend,
+            )
+    single.dispose()
