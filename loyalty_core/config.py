@@ -38,11 +38,12 @@ class Settings(BaseSettings):
         description="Under concurrent load, how long a batch may wait for the rest of the previous round.",
     )
     post_concurrency: int = Field(
-        default=4,
+        default=1,
         ge=1,
         le=32,
         description="Posting batches one service process keeps in the database at once (PostgreSQL; "
-        "SQLite has one writer). Their commits share the disk's flush.",
+        "SQLite has one writer). More than one lets commits share a slow disk's flush when the CPU has "
+        "room; on a busy CPU one batch at a time grows larger batches, which cost less per posting.",
     )
     model_poll_seconds: float = Field(
         default=30.0,

@@ -6,11 +6,12 @@ process takes whatever has queued, posts it with ``ledger.post_transactions`` in
 dedicated thread, and then wakes every waiter with its own outcome. While one batch is in the database the
 next one accumulates, so under load the batch grows by itself and at low load a request waits for nobody.
 
-Several batches may be in the database at once (``concurrency``): a commit is mostly waiting for the disk's
-flush, and PostgreSQL flushes the commits of concurrent transactions together, so a second batch in flight
-nearly doubles what one process posts when that flush is slow (about 2 ms on this machine's disk). Batches
-touching the same member queue on its row lock, taken in id order, so they cannot deadlock. SQLite runs
-one writer at a time anyway, so there one batch is in flight.
+Several batches may be in the database at once (``concurrency``, ``LOYALTY_POST_CONCURRENCY``): a commit
+is mostly waiting for the disk's flush, and PostgreSQL flushes the commits of concurrent transactions
+together, so with CPU to spare a second batch in flight raises what one process posts. On a CPU-bound
+machine one batch at a time is better (measured in ``benchmarks/ledger.py``): batches then grow, and a
+posting's share of a batch's fixed cost shrinks. Batches touching the same member queue on its row lock,
+taken in id order, so they cannot deadlock. SQLite runs one writer at a time, so there one is in flight.
 
 A waiter is only woken after its batch committed: an acknowledged posting is a durable one.
 """
@@ -56,7 +57,7 @@ class PostingBatcher:
         *,
         max_batch: int = 256,
         linger_ms: float = 2.0,
-        concurrency: int = 4,
+        concurrency: int = 1,
     ) -> None:
         self.engine = engine
         self.rules = rules
