@@ -21,6 +21,12 @@ probability of no purchase in the horizon as the churn probability.
 Customers who stopped long before a cutoff are easy to call, and they are many; ``*_active30_*`` metrics
 repeat the ROC AUC on the holdout customers with a transaction in the 30 days before it, where the
 models have to tell who is about to go.
+
+On a simulated bank (``truth_dir``): ``val_roc_auc_truth`` ranks the holdout customers by the true
+probability of their label given the simulator's latent state at the cutoff
+(``pipelines.simulator.churn_truth``: 1 for those already gone, the fading and the hazard of the others
+against their rate of purchases and bills over the horizon), ``val_roc_auc_model_on_truth_rows`` is the
+model on the same customers and ``val_roc_auc_gap_to_truth`` the difference: how much is left to win.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,6 +66,7 @@ from pipelines.extract import extract
 from pipelines.features import FeatureConfig, compute_features
 from pipelines.frames import LedgerFrames
 from pipelines.labels import CHURN_ACTIVITY, churn_labels
+from pipelines.simulator import churn_truth, output_root
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +122,12 @@ class ChurnReport:
                 f"{m['val_active30_roc_auc']:.4f}, recency x freq. {m['baseline_active30_val_roc_auc']:.4f}, "
                 f"BG/NBD {m['bgnbd_active30_val_roc_auc']:.4f} "
                 f"(P(none) {m['bgnbd_pnone_active30_val_roc_auc']:.4f})"
+            )
+        if "val_roc_auc_truth" in m:
+            out.append(
+                f"vs the simulator's truth ({int(m['val_truth_rows']):,} customers): ROC AUC of the true "
+                f"P(churn) {m['val_roc_auc_truth']:.4f}, LightGBM {m['val_roc_auc_model_on_truth_rows']:.4f} "
+                f"on the same customers: gap to the truth {m['val_roc_auc_gap_to_truth']:+.4f}"
             )
         if self.run is not None:
             out.append(f"{self.run.model_name} v{self.run.version}: {self.run.reason}")
@@ -298,6 +312,7 @@ def train_churn(
     n_cutoffs: int = N_CUTOFFS,
     spacing_days: int = SPACING_DAYS,
     params: Mapping[str, Any] | None = None,
+    truth_dir: Path | None = None,
     tracking_uri: str | None = None,
     register: bool = True,
     promote: bool = True,
@@ -306,10 +321,13 @@ def train_churn(
     """Train, evaluate against both baselines, log to MLflow and register ``loyalty-churn`` (see module doc).
 
     ``cutoffs`` overrides the monthly grid (the latest is then the validation cutoff and must equal
-    ``as_of`` when both are given). ``register=False`` trains and evaluates without MLflow.
+    ``as_of`` when both are given). ``register=False`` trains and evaluates without MLflow. ``truth_dir``:
+    a simulator output (or its ``truth/``) to measure the gap to the truth on.
     """
     if horizon_days < 1:
         raise InvalidInput("--horizon-days must be at least 1", field="horizon_days")
+    if truth_dir is not None:
+        output_root(Path(truth_dir))  # a wrong path fails now, not after the training
     tick = progress or no_progress
     seconds: dict[str, float] = {}
     span = ledger_span(engine)
@@ -339,6 +357,13 @@ def train_churn(
         classic = classic_bgnbd_scores(frames, last, val["customer_id"], horizon_days)
         result.metrics.update(bgnbd_metrics(result.y_val, classic))
         result.metrics.update(active_metrics(result, classic))
+        if truth_dir is not None:
+            from models.uplift_job import gap_to_truth
+
+            truth = churn_truth(Path(truth_dir), last.to_pydatetime(), horizon_days)
+            result.metrics.update(
+                gap_to_truth(result.validation, result.y_val, result.proba_val, truth, "p_churn")
+            )
     tick("train", 1, 1)
     validation_params = bgnbd_by_cutoff[last]
     result = ResultWithMeta.wrap(

@@ -15,10 +15,24 @@ about ten times per customer in ``loyalty score`` and a narrow row is what keeps
 
 Starbucks split (``split_at``): every send time is a cutoff; sends before ``split_at`` train, the sends
 from it on validate (all of them, as the published figures count them: windows reaching past the end of
-the data keep the completions observed until then).
+the data keep the completions observed until then). The model there departs from the platform's
+protocol in four ways (``SPLIT_PARAMS``, ``models.training``), each chosen on an inner split of the
+training hours alone (trees before hour 336, early stopping on 336, judged on 408; never on the validation
+sends): the trees are grown again on all training hours once early stopping has picked their number
+(``refit``; the held-out hour is a quarter of the training data and the closest to the validation sends),
+the first send hour grows no trees (``grow_from``, see ``first_cutoff_with_history``), four seeds are
+averaged into one booster (``seeds``), and the calibration is Platt's, which keeps the ranking and
+transfers to the regrown trees as two numbers.
 
 Uplift: ``models.uplift_job`` (T-learner with the propensity model's input columns); its metrics are
 added to this run as ``uplift_*`` too.
+
+On a simulated bank (``truth_dir``), the validation sends are also ranked by the simulator's true
+P(complete | sent) of that customer and offer (``truth/offer_effects.parquet``, ``p_complete_treated``):
+``val_roc_auc_truth`` is how well anything could rank them, ``val_roc_auc_model_on_truth_rows`` the model
+on the same sends and ``val_roc_auc_gap_to_truth`` the difference, what is left to win. The truth describes
+a customer in their base state (alive, not fading before churn): on a customer already fading, the model,
+which sees their recent activity, can know more than it, so the gap is a close estimate, not a bound.
 """
 
 from __future__ import annotations
@@ -54,6 +68,7 @@ from pipelines.extract import extract
 from pipelines.features import FeatureConfig, compute_features
 from pipelines.frames import LedgerFrames
 from pipelines.labels import offer_response_labels
+from pipelines.simulator import truth_file
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +81,19 @@ OFFER_PARAMS: dict[str, Any] = {
     "num_leaves": 31,
     "min_child_samples": 40,
 }
-# The Starbucks split is a benchmark of accuracy, not of scoring speed: every column, slower learning.
-SPLIT_PARAMS: dict[str, Any] = {"max_rounds": 600, "learning_rate": 0.05, "num_leaves": 31}
+# The Starbucks split is a benchmark of accuracy, not of scoring speed: every column, slower learning, the
+# trees grown again on every training hour, four seeds averaged, Platt calibration (see the module
+# docstring). Chosen on the inner split (ROC AUC at hour 408): 0.8807 with the platform's protocol and
+# parameters, 0.8925 regrown at 0.02, 0.8936 with all of these (README, "Starbucks").
+SPLIT_PARAMS: dict[str, Any] = {
+    "max_rounds": 3000,
+    "learning_rate": 0.02,
+    "num_leaves": 63,
+    "feature_fraction": 0.5,
+    "refit": True,
+    "seeds": 4,
+    "calibration": "sigmoid",
+}
 # The first pass only ranks columns: more, slower trees see more of them.
 RANKING_PARAMS: dict[str, Any] = {"max_rounds": 200, "learning_rate": 0.1, "num_leaves": 31}
 KEYS = ("customer_id", "offer_id", "as_of")
@@ -102,6 +128,13 @@ class OfferReport:
             )
         gain = m["val_roc_auc"] - m["baseline_val_roc_auc"]
         out.append(f"ROC AUC over the per-offer rate: {gain:+.4f}")
+        if "val_roc_auc_truth" in m:
+            out.append(
+                f"vs the simulator's truth ({int(m['val_truth_rows']):,} sends): ROC AUC of the true "
+                f"P(complete) {m['val_roc_auc_truth']:.4f}, LightGBM "
+                f"{m['val_roc_auc_model_on_truth_rows']:.4f} on the same sends: gap to the truth "
+                f"{m['val_roc_auc_gap_to_truth']:+.4f}"
+            )
         if "val_complete_roc_auc" in m:
             out.append(
                 f"sends whose validity ends within the data ({int(m['val_complete_rows']):,}): ROC AUC "
@@ -216,6 +249,38 @@ def complete_window_metrics(
     }
 
 
+def propensity_truth_metrics(result: TrainingResult, truth_dir: Path) -> dict[str, float]:
+    """The gap to the simulator's truth on the validation sends (each one a treated arm): see the module
+    docstring."""
+    from models.uplift_job import gap_to_truth
+
+    truth = pd.read_parquet(
+        truth_file(truth_dir, "offer_effects.parquet"),
+        columns=["customer_id", "offer_id", "p_complete_treated"],
+    )
+    return gap_to_truth(result.validation, result.y_val, result.proba_val, truth, "p_complete_treated")
+
+
+def first_cutoff_with_history(frames: LedgerFrames, training: Sequence[pd.Timestamp]) -> pd.Timestamp | None:
+    """The earliest training cutoff with a transaction before it, when two or more such cutoffs remain.
+
+    Starbucks' transcript starts at the first send hour, so at that cutoff every customer's purchase and
+    offer history is empty: zero spend there means "not observed yet", while at every later cutoff, and at
+    scoring, it means "did not buy". Its sends only teach the trees to confuse the two (on the inner split,
+    over three seeds, they cost 0.0006 ROC AUC), so they grow no trees; they still count for the per-offer
+    baseline. None when every cutoff has history, or too few would be left (one to grow trees on, one to
+    stop early on).
+    """
+    times = frames.transactions["occurred_at"]
+    if times.empty:
+        return None
+    first = pd.Timestamp(times.min())
+    later = [c for c in training if c > first]
+    if len(later) == len(training) or len(later) < 2:
+        return None
+    return later[0]
+
+
 def select_columns(result: TrainingResult, top: int) -> list[str]:
     """The ``top`` input columns by total gain (only those used at all), in the frame's order."""
     gain = result.model.importance()
@@ -247,8 +312,10 @@ def train_offers(
     windows reaching past the data's end are kept (the Starbucks benchmark); there, by default, every input
     column is used (``top_columns``; elsewhere ``TOP_COLUMNS``), ``SPLIT_PARAMS`` and validity windows
     closed at their end (``closed_end``, see ``pipelines.labels.offer_response_labels``). ``truth_dir``: a
-    simulator output's ``truth/`` (or its parent) to compare the uplift estimate with.
+    simulator output (or its ``truth/``) to compare the propensity and the uplift estimate with.
     """
+    if truth_dir is not None:
+        truth_file(Path(truth_dir), "offer_effects.parquet")  # a wrong path fails now, not after the training
     tick = progress or no_progress
     seconds: dict[str, float] = {}
     span: LedgerSpan = ledger_span(engine)
@@ -304,6 +371,8 @@ def train_offers(
         )
     valid_until = pd.to_datetime(frame.pop("valid_until"), utc=True)
     model_params = {**(SPLIT_PARAMS if split is not None else OFFER_PARAMS), **(params or {})}
+    if split is not None and "grow_from" not in model_params:
+        model_params["grow_from"] = first_cutoff_with_history(frames, [c for c in grid if c < split])
     top = (
         top_columns
         if top_columns is not None
@@ -320,6 +389,8 @@ def train_offers(
         result.metrics["ranking_val_roc_auc"] = ranking.metrics["val_roc_auc"]
         if split is not None:
             result.metrics.update(complete_window_metrics(result, frame, valid_until, span.end))
+        if truth_dir is not None:
+            result.metrics.update(propensity_truth_metrics(result, Path(truth_dir)))
         tick("train", 1, 2)
     uplift_report = None
     if uplift and split is None:

@@ -1,4 +1,4 @@
-"""The MLflow pyfunc face of the uplift model: ``predict(frame)`` -> P(complete | sent) - P(meet | not sent).
+"""The MLflow pyfunc face of the uplift model: ``predict(frame)`` -> P(meet | sent) - P(meet | not sent).
 
 Like ``models.pyfunc`` it holds nothing itself: ``load_context`` reads the two scorers (``treated/`` and
 ``control/`` folders, each ``booster.txt`` + ``scorer.json``) logged as the model's artifacts. The service and

@@ -32,6 +32,7 @@ decaying), with the salary rhythm averaged out; see ``sim_model.offer_truth``. E
 contract: ``truth/offer_effects`` also has ``p_meet_treated``, ``incremental_uplift`` and
 ``incremental_value``; ``truth/customers`` the rest of the latent state; ``truth/decisions.parquet`` gives
 per decision the truth of its offer, the churn-hazard factor it caused and its incremental transaction.
+``churn_truth`` reads an output back into the true probability of each customer's churn label at a cutoff.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -72,6 +74,7 @@ from pipelines.sim_model import (
     DEFAULT_START,
     NEVER,
     Calendar,
+    ChurnTraits,
     DecisionLog,
     OfferTruth,
     Population,
@@ -79,6 +82,7 @@ from pipelines.sim_model import (
     SimConfig,
     bill_rows,
     check_config,
+    churn_label_probability,
     completions,
     draw_population,
     incremental_rows,
@@ -304,6 +308,7 @@ def truth_customers_table(cal: Calendar, pop: Population, churn_at: Array, ids: 
         pa.scalar(None, pa.string()),
         _names(("stop", "decay"), pop.churn_decay.astype(np.int64)),
     )
+    columns["churn_decay"] = pop.churn_decay  # for everyone: whether a churn to come will fade first
     columns["decay_days"] = pop.decay_days
     columns["transfer_share"] = pop.transfer_share
     columns["salary_boost"] = pop.salary_boost
@@ -602,6 +607,120 @@ def simulate(
     )
 
 
+# --- reading the truth back ---------------------------------------------------------------------------------
+
+
+def output_root(path: Path) -> Path:
+    """The simulator output that a ``--truth`` path names: the output itself or its ``truth/``."""
+    for candidate in (path, *([path.parent] if path.name == "truth" else [])):
+        if is_simulator_output(candidate):
+            return candidate
+    raise InvalidInput(f"--truth {path}: not a simulator output (no manifest.json there)", field="truth")
+
+
+def truth_file(path: Path, name: str) -> Path:
+    """The truth file ``name`` of a simulator output named by ``path`` (the output, or its truth/ itself)."""
+    for candidate in (path / name, path / "truth" / name):
+        if candidate.is_file():
+            return candidate
+    raise InvalidInput(f"--truth {path}: no {name} there or under truth/", field="truth")
+
+
+def _seconds(at: pd.Series, start: dt.datetime) -> Array:
+    """Seconds from the start of the history; -1 where there is no time."""
+    stamps = pd.to_datetime(at, utc=True)
+    seconds = (stamps - pd.Timestamp(start)).dt.total_seconds()
+    return np.asarray(np.where(stamps.isna(), -1, np.floor(seconds.fillna(-1))), dtype=np.int64)
+
+
+def _factor_in_force(
+    root: Path, meta: dict[str, Any], start: dt.datetime, as_of: dt.datetime, customers: pd.Series
+) -> tuple[Array, Array, Array]:
+    """(hazard factor, from, until: seconds) per customer: what the campaign in force at ``as_of`` does to
+    their churn hazard (``run_campaigns``: from the view, or the activation that lowered it, to the next
+    campaign's start); factor 1 without a decision before ``as_of``."""
+    n = len(customers)
+    factor, since, until = np.ones(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    decisions = pd.read_parquet(root / "decisions.parquet", columns=["decision_id", "customer_id", "made_at"])
+    made = pd.to_datetime(decisions["made_at"], utc=True)
+    decisions = decisions[(made < pd.Timestamp(as_of)).to_numpy()]
+    if decisions.empty:
+        return factor, since, until
+    latest = decisions.sort_values("made_at", kind="stable").groupby("customer_id").tail(1)
+    effects = pd.read_parquet(
+        root / "truth" / "decisions.parquet", columns=["decision_id", "campaign_id", "hazard_factor"]
+    )
+    latest = latest.merge(effects, on="decision_id", how="inner")
+    latest = latest[(latest["hazard_factor"] != 1.0).to_numpy()]
+    events = pd.read_parquet(root / "offer_events.parquet", columns=["decision_id", "event", "occurred_at"])
+    events = events[events["decision_id"].isin(latest["decision_id"]).to_numpy()]
+    kind = events["event"].astype("str").to_numpy()
+
+    def first(event: str) -> Array:
+        mine = events[kind == event].groupby("decision_id")["occurred_at"].min()
+        return _seconds(latest["decision_id"].map(mine), start)
+
+    viewed, activated = first("viewed"), first("activated")
+    # A sleeping dog's hazard rises from the view; a responder's falls from the activation (the view for an
+    # informational offer, which nothing activates).
+    respond = np.where((latest["hazard_factor"].to_numpy() > 1) | (activated < 0), viewed, activated)
+    campaign_starts = [_seconds(pd.Series([c["start"]]), start)[0] for c in meta["campaigns"]]
+    order = {c["id"]: i for i, c in enumerate(meta["campaigns"])}
+    ends = [*campaign_starts[1:], int(meta["days"]) * DAY]
+    pos = pd.Index(customers).get_indexer(pd.Index(latest["customer_id"]))
+    ok = (pos >= 0) & (respond >= 0)
+    factor[pos[ok]] = latest["hazard_factor"].to_numpy()[ok]
+    since[pos[ok]] = respond[ok]
+    until[pos[ok]] = np.array([ends[order[c]] for c in latest["campaign_id"]], dtype=np.int64)[ok]
+    return factor, since, until
+
+
+def churn_truth(path: Path, as_of: dt.datetime, horizon_days: int) -> pd.DataFrame:
+    """``customer_id, p_churn``: every customer's true probability of the churn label as of ``as_of`` (a
+    midnight UTC), no purchase or bill payment in ``[as_of, as_of + horizon_days)``, given their latent
+    state then (``sim_model.churn_label_probability``, where its approximations are listed)."""
+    root = output_root(path)
+    meta = json.loads((root / "manifest.json").read_text())
+    start = dt.datetime.fromisoformat(meta["start"])
+    offset = as_of - start
+    if offset % dt.timedelta(days=1):
+        raise InvalidInput(f"the churn truth is per whole day: {as_of.isoformat()} is not a midnight UTC")
+    config = SimConfig(customers=int(meta["customers"]), days=int(meta["days"]), seed=0, start=start.date())
+    truth = pd.read_parquet(root / "truth" / "customers.parquet")
+    if "churn_decay" not in truth.columns:
+        raise InvalidInput(
+            f"--truth {path}: written by an older simulator (no churn_decay); run `loyalty simulate` again",
+            field="truth",
+        )
+    churn_at = _seconds(truth["churn_at"], start)
+    traits = ChurnTraits(
+        activity_rate=truth["activity_rate"].to_numpy(np.float64),
+        transfer_share=truth["transfer_share"].to_numpy(np.float64),
+        salary_day=truth["salary_day"].to_numpy(np.int64),
+        salary_boost=truth["salary_boost"].to_numpy(np.float64),
+        bill_day=truth["bill_day"].to_numpy(np.int64),
+        bill_regularity=truth["bill_regularity"].to_numpy(np.float64),
+        has_bill=np.stack([truth[f"has_{CATEGORY_NAMES[k]}"].to_numpy(bool) for k in BILL_KINDS], axis=1),
+        pays_taxes=truth["pays_taxes"].to_numpy(bool),
+        churn_hazard=truth["churn_hazard"].to_numpy(np.float64),
+        churn_decay=truth["churn_decay"].to_numpy(bool),
+        decay_days=truth["decay_days"].to_numpy(np.float64),
+        churn_at=np.where(churn_at < 0, NEVER, churn_at),
+    )
+    customers = truth["customer_id"].astype("str")
+    factor, since, until = _factor_in_force(root, meta, start, as_of, customers)
+    p = churn_label_probability(
+        make_calendar(config),
+        traits,
+        offset.days,
+        horizon_days,
+        hazard_factor=factor,
+        factor_from=since,
+        factor_until=until,
+    )
+    return pd.DataFrame({"customer_id": customers.to_numpy(), "p_churn": p})
+
+
 __all__ = [
     "CATALOGUE",
     "DEFAULT_START",
@@ -610,6 +729,9 @@ __all__ = [
     "SimSummary",
     "check_config",
     "check_output",
+    "churn_truth",
     "is_simulator_output",
+    "output_root",
     "simulate",
+    "truth_file",
 ]

@@ -5,13 +5,18 @@ no-offer control group (``offer_id`` NULL), at random, with the probability logg
 need from it, per decision and per offer arm ``o`` of its campaign (the offers some decision of the same
 campaign got):
 
-- a treated row when the decision sent ``o``: outcome = the customer completed ``o`` within its validity
-  ``[made_at, made_at + duration_days)`` (a ``completed`` offer event of that customer and offer);
-- a control row for every arm when the decision was the control: outcome = a transaction in that window
-  would have met ``o``'s condition, decided with the offer's own rule as the ledger applies it
+- a treated row when the decision sent ``o``, a control row for every arm when the decision was the
+  control;
+- ``met``, in both arms: a transaction in the validity ``[made_at, made_at + duration_days)`` met ``o``'s
+  condition, decided with the offer's own rule as the ledger applies it
   (``loyalty_core.rules.OfferEffect.applies`` plus the threshold of bonus-points and cashback offers:
-  matching ``txn_types``, ``categories``, ``amount >= threshold``). That is what the simulator's truth
-  calls "would have completed anyway".
+  matching ``txn_types``, ``categories``, ``amount >= threshold``), activated or not. Treated minus control
+  on ``met`` is what sending the offer causes (the simulator's ``incremental_uplift``): the uplift
+  learner's target (``models.uplift_job``);
+- ``outcome``: for a treated row, the customer *completed* ``o`` in that window (a ``completed`` offer event
+  of that customer and offer, so it also needs the activation); for a control row, ``met``. Treated minus
+  control on it (the simulator's ``uplift``) mixes the activation funnel into the effect: a customer who
+  buys anyway but never activates counts as harmed. It is kept for comparison.
 
 Each row keeps the logged ``probability`` of the arm its decision was assigned (the control arm's for control
 rows), which the uplift learner turns into inverse-probability weights. Informational offers have no

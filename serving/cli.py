@@ -472,11 +472,19 @@ def train_churn_command(
     cutoffs: Annotated[
         int, typer.Option("--cutoffs", help="Monthly cutoffs to train on (the last validates).")
     ] = 6,
+    truth: Annotated[
+        str | None,
+        typer.Option(
+            "--truth", help="A simulator output (or its truth/) to measure the gap to the true P(churn) on."
+        ),
+    ] = None,
     no_promote: Annotated[
         bool, typer.Option("--no-promote", help="Register but never move champion.")
     ] = False,
 ) -> None:
     """Train the churn model (LightGBM vs recency/frequency rule and BG/NBD), register loyalty-churn."""
+    from pathlib import Path
+
     from loyalty_core.config import get_settings
     from loyalty_core.db import make_engine
     from loyalty_core.rules import load_rules
@@ -492,6 +500,7 @@ def train_churn_command(
                 as_of=as_of,
                 horizon_days=horizon_days,
                 n_cutoffs=cutoffs,
+                truth_dir=Path(truth) if truth else None,
                 promote=not no_promote,
                 progress=_job_progress(bar),
             )
@@ -515,7 +524,8 @@ def train_offers_command(
     truth: Annotated[
         str | None,
         typer.Option(
-            "--truth", help="A simulator output (or its truth/) to compare the uplift estimate with."
+            "--truth",
+            help="A simulator output (or its truth/) to compare the propensity and uplift estimates with.",
         ),
     ] = None,
     starbucks_split_hour: Annotated[
