@@ -47,7 +47,7 @@ from loyalty_core.errors import InvalidInput
 from loyalty_core.rules import Rules
 from models.assemble import BgnbdParams, ChurnInputs, bgnbd_history
 from models.bgnbd import BetaGeoNBD, summarise
-from models.evaluation import classification_metrics, prefixed
+from models.evaluation import classification_metrics, gap_to_truth, prefixed
 from models.job_common import (
     DAY,
     LedgerSpan,
@@ -358,8 +358,6 @@ def train_churn(
         result.metrics.update(bgnbd_metrics(result.y_val, classic))
         result.metrics.update(active_metrics(result, classic))
         if truth_dir is not None:
-            from models.uplift_job import gap_to_truth
-
             truth = churn_truth(Path(truth_dir), last.to_pydatetime(), horizon_days)
             result.metrics.update(
                 gap_to_truth(result.validation, result.y_val, result.proba_val, truth, "p_churn")

@@ -50,6 +50,7 @@ from sqlalchemy import Engine
 from loyalty_core.errors import InvalidInput
 from loyalty_core.rules import Rules
 from models.assemble import OfferInputs
+from models.evaluation import gap_to_truth
 from models.job_common import (
     LedgerSpan,
     Progress,
@@ -252,8 +253,6 @@ def complete_window_metrics(
 def propensity_truth_metrics(result: TrainingResult, truth_dir: Path) -> dict[str, float]:
     """The gap to the simulator's truth on the validation sends (each one a treated arm): see the module
     docstring."""
-    from models.uplift_job import gap_to_truth
-
     truth = pd.read_parquet(
         truth_file(truth_dir, "offer_effects.parquet"),
         columns=["customer_id", "offer_id", "p_complete_treated"],

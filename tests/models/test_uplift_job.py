@@ -8,7 +8,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from loyalty_core.errors import InvalidInput
-from models.uplift_job import TARGET, fit_uplift, gap_to_truth
+from models.evaluation import gap_to_truth
+from models.uplift_job import TARGET, fit_uplift
 
 
 def campaign_rows(n: int = 6000, *, seed: int = 3, effect: float = 0.0) -> pd.DataFrame:
