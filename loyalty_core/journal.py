@@ -514,6 +514,8 @@ def run_deferred(session: Session, *, commit: bool = False) -> None:
     """Send the writes a ``defer_writes`` transaction held back; with ``commit``, COMMIT goes with them."""
     writes: Writes | None = session.info.pop(_PENDING, None)
     if writes is not None:
+        if commit:
+            session.flush()  # ORM changes, if any, must be inside the transaction this COMMIT ends
         writes.run(commit=commit)
 
 

@@ -89,7 +89,7 @@ def model_card(
         "| --- | ---: | ---: | ---: | ---: |",
         *rows,
         "",
-        f"Trees: {int(m['best_iteration'])} (early stopping on the calibration cutoff's log-loss).",
+        _trees_line(m),
         "",
         "## Caveats",
         "",
@@ -103,3 +103,14 @@ def _top_features(result: TrainingResult, n: int) -> list[str]:
     gain = result.model.importance()
     order = gain.argsort()[::-1][:n]
     return [result.features[i] for i in order if gain[i] > 0]
+
+
+def _trees_line(m: Mapping[str, float]) -> str:
+    """What the registered booster holds: after a refit or averaged seeds, not the early-stopped count."""
+    chosen = int(m["best_iteration"])
+    if "trees" not in m or int(m["trees"]) == chosen:
+        return f"Trees: {chosen} (early stopping on the calibration cutoff's log-loss)."
+    return (
+        f"Trees: {int(m['trees'])} in the registered booster; early stopping on the calibration cutoff's "
+        f"log-loss chose {chosen} (regrown on every training cutoff and/or averaged over seeds: see the run)."
+    )

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -297,7 +298,9 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             if self.split_ == "out_of_time":
                 self.fit_cutoffs_ = [describe_cutoff(c) for c in cutoffs(X[fit], self.cutoff_column)]
         self.n_iter_ = int(self.booster_.num_trees())
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():
+            # A column never observed in the fit rows has no median; it is left out of the reference below.
+            warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
             medians = np.nanmedian(matrix[fit], axis=0)
         self.reference_ = {f: float(m) for f, m in zip(features, medians, strict=True) if np.isfinite(m)}
         self.fit_rows_ = int(fit.sum())

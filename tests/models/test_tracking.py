@@ -206,3 +206,16 @@ def test_offer_model_registers_under_its_own_name(offers: pd.DataFrame, mlflow_s
     client = MlflowClient(tracking_uri=mlflow_store, registry_uri=mlflow_store)
     assert str(client.get_model_version_by_alias("loyalty-offer-propensity", "champion").version) == "1"
     assert "offers: 9" in load_card(report.run_id)
+
+
+def test_model_card_states_the_trees_the_registered_booster_holds() -> None:
+    """After a refit or averaged seeds the booster holds more trees than early stopping chose: the card must
+    say what is registered, not the early-stopped count."""
+    from models.card import _trees_line
+
+    assert _trees_line({"best_iteration": 120.0}) == (
+        "Trees: 120 (early stopping on the calibration cutoff's log-loss)."
+    )
+    refit = _trees_line({"best_iteration": 386.0, "trees": 2322.0})
+    assert refit.startswith("Trees: 2322 in the registered booster")
+    assert "chose 386" in refit

@@ -81,6 +81,19 @@ def test_boosted_classifier_stops_early_and_calibrates_on_the_last_training_cuto
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
 
 
+def test_a_never_observed_column_trains_quietly_and_has_no_reference_value(churn: pd.DataFrame) -> None:
+    """A feature with no value in the fit rows (e.g. a new offer kind) is normal, not worth a warning."""
+    import warnings
+
+    train_part, _ = split_out_of_time(churn)
+    frame = train_part.assign(never_seen=np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = BoostedClassifier(max_rounds=30).fit(frame, frame["churned"])
+    assert "never_seen" in model.features_
+    assert "never_seen" not in model.reference_
+
+
 def test_single_training_cutoff_falls_back_to_a_random_inner_split(churn: pd.DataFrame) -> None:
     one = churn[churn["as_of"] == churn["as_of"].min()]
     model = BoostedClassifier().fit(one, one["churned"])
