@@ -17,30 +17,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from loyalty_core import rules
 from loyalty_core.errors import InvalidInput
 from loyalty_core.offers import OFFER_KINDS
 from models.frames import require_columns
+from pipelines import catalogue as feature_catalogue
 
 PREFIX = "offer_"
 TIERS = {"base": 0, "silver": 1, "gold": 2}
-CATEGORIES = (
-    "groceries",
-    "fuel",
-    "travel",
-    "restaurants",
-    "online",
-    "electronics",
-    "pharmacy",
-    "clothing",
-    "entertainment",
-    "utilities",
-    "mobile",
-    "internet",
-    "taxes",
-    "p2p",
-)
-TXN_TYPES = ("purchase", "bill_payment", "transfer")
-CHANNELS = ("app", "web", "branch", "pos")
+# An offer names real categories and channels; the feature catalogue's catch-all "other" is never one.
+CATEGORIES = tuple(c for c in feature_catalogue.CATEGORIES if c != "other")
+TXN_TYPES = rules.TXN_TYPES
+CHANNELS = tuple(c for c in feature_catalogue.CHANNELS if c != "other")
 
 
 def _number(value: Any) -> float:
