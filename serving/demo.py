@@ -121,7 +121,7 @@ def run_demo(
             f"features as of {as_of.date()}: {feats.customers:,} customers x {feats.features} features "
             f"-> {feats.path} and the online table"
         )
-        churn = train_churn(engine, rules=rules, progress=tick)
+        churn = train_churn(engine, rules=rules, truth_dir=history / "truth", progress=tick)
         report.lines.extend(line for line in churn.lines() if not line.startswith(("time:", "MLflow run")))
         offers = train_offers(engine, rules=rules, truth_dir=history / "truth", progress=tick)
         report.lines.extend(line for line in offers.lines() if not line.startswith(("time:", "MLflow run")))
