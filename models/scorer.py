@@ -19,7 +19,8 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -208,17 +209,15 @@ def aliased_version(client: Any, name: str, alias: str, uri: str) -> Any | None:
         raise Unavailable(f"cannot reach the model registry ({uri}): {exc}", model=name) from exc
 
 
-def load_champion(
-    name: str, alias: str = CHAMPION, *, tracking_uri: str | None = None, num_threads: int = 0
-) -> Champion:
-    """The scorer behind ``models:/<name>@<alias>``; ``Unavailable`` when there is none or it is broken."""
+@contextmanager
+def downloaded(name: str, alias: str, uri: str) -> Iterator[tuple[Any, Path]]:
+    """The registered version behind ``models:/<name>@<alias>`` and its artifacts, in a temporary folder that
+    is removed afterwards; ``Unavailable`` when there is no such version or it cannot be downloaded."""
     from mlflow.artifacts import download_artifacts
     from mlflow.exceptions import MlflowException
 
     from mlflow import MlflowClient
-    from models.store import resolve_tracking_uri
 
-    uri = resolve_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     version = aliased_version(client, name, alias, uri)
     if version is None:
@@ -241,6 +240,18 @@ def load_champion(
             raise Unavailable(
                 f"model {name!r} version {version.version} ({alias}) cannot be downloaded: {exc}", model=name
             ) from exc
+        yield version, local
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_champion(
+    name: str, alias: str = CHAMPION, *, tracking_uri: str | None = None, num_threads: int = 0
+) -> Champion:
+    """The scorer behind ``models:/<name>@<alias>``; ``Unavailable`` when there is none or it is broken."""
+    from models.store import resolve_tracking_uri
+
+    with downloaded(name, alias, resolve_tracking_uri(tracking_uri)) as (version, local):
         found = find_scorer_dir(local)
         if found is None:
             raise Unavailable(
@@ -254,7 +265,5 @@ def load_champion(
             raise Unavailable(
                 f"model {name!r} version {version.version} ({alias}) is broken: {exc}", model=name
             ) from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log.info("loaded %s version %s (%s)", name, version.version, alias)
     return Champion(scorer, str(version.version), scorer.features, version.run_id)

@@ -44,7 +44,7 @@ from loyalty_core.errors import InvalidInput, LoyaltyError, Unavailable
 from models.assemble import OfferInputs
 from models.calibration import Calibrator
 from models.job_common import Progress, day, no_progress, use_store
-from models.scorer import CHAMPION, META_FILE, Scorer, aliased_version
+from models.scorer import CHAMPION, META_FILE, Scorer, aliased_version, downloaded
 from models.store import prepare_store, resolve_tracking_uri
 from models.uplift import TwoModelUplift, auuc, ipw_weights, qini_coefficient
 from pipelines.catalogue import FEATURE_NAMES
@@ -439,32 +439,8 @@ def load_uplift(
     name: str = UPLIFT_MODEL, alias: str = CHAMPION, *, tracking_uri: str | None = None, num_threads: int = 0
 ) -> UpliftScorers:
     """The two scorers behind ``models:/loyalty-offer-uplift@champion``; ``Unavailable`` when none."""
-    import shutil
-
-    from mlflow.artifacts import download_artifacts
-    from mlflow.exceptions import MlflowException
-
-    from mlflow import MlflowClient
-
-    uri = use_store(tracking_uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    version = aliased_version(client, name, alias, uri)
-    if version is None:
-        raise Unavailable(f"no {alias!r} version of {name!r} in the registry ({uri})", model=name)
-    tmp = Path(tempfile.mkdtemp(prefix="loyalty-uplift-"))
-    try:
-        try:
-            local = Path(
-                download_artifacts(
-                    artifact_uri=f"models:/{name}/{version.version}",
-                    dst_path=str(tmp),
-                    tracking_uri=uri,
-                    registry_uri=uri,
-                )
-            )
-        except (MlflowException, OSError) as exc:
-            raise Unavailable(f"{name} v{version.version} cannot be downloaded: {exc}", model=name) from exc
-        found: dict[str, Scorer] = {}
+    found: dict[str, Scorer] = {}
+    with downloaded(name, alias, use_store(tracking_uri)) as (version, local):
         for arm in ARMS:
             hits = sorted(p.parent for p in local.rglob(META_FILE) if p.parent.name == arm)
             if not hits:
@@ -473,6 +449,4 @@ def load_uplift(
                 found[arm] = Scorer.from_dir(hits[0], num_threads=num_threads)
             except (OSError, ValueError, KeyError) as exc:
                 raise Unavailable(f"{name} v{version.version} is broken: {exc}", model=name) from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return UpliftScorers(found["treated"], found["control"], str(version.version))
