@@ -23,7 +23,6 @@ import datetime as dt
 import logging
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
@@ -31,11 +30,11 @@ from itertools import groupby
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from loyalty_core.errors import Unavailable
 from loyalty_core.journal import in_transaction, utcnow
 from loyalty_core.ledger import Outcome, PostingResult, TransactionIn, post_transactions
 from loyalty_core.rules import Rules
 from serving import metrics
+from serving.microbatch import MicroBatcher
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +46,10 @@ class _Item:
     future: asyncio.Future[PostingResult]
 
 
-class PostingBatcher:
+class PostingBatcher(MicroBatcher[_Item]):
     """Per-process micro-batcher; ``start`` and ``stop`` run in the app's lifespan."""
+
+    name = "posting-batcher"
 
     def __init__(
         self,
@@ -65,33 +66,14 @@ class PostingBatcher:
         self.linger = linger_ms / 1000
         self.concurrency = 1 if engine.dialect.name == "sqlite" else max(1, concurrency)
         self._recent_sizes: deque[int] = deque([1], maxlen=8)
-        self._queue: asyncio.Queue[_Item | None] | None = None
-        self._task: asyncio.Task[None] | None = None
         # Threads of its own, one per batch in flight: other requests keep the default pool to themselves,
         # and each batch has its own session.
-        self._executor = ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="posting-batcher"
-        )
-        self._closing = False
-
-    async def start(self) -> None:
-        self._queue = asyncio.Queue()
-        self._task = asyncio.create_task(self._consume(), name="posting-batcher")
-
-    async def stop(self) -> None:
-        """Stop taking postings, finish every one already queued, then release the thread."""
-        self._closing = True
-        if self._queue is not None and self._task is not None:
-            self._queue.put_nowait(None)
-            await self._task
-        self._executor.shutdown(wait=True)
+        super().__init__(threads=self.concurrency)
 
     async def submit(self, txn: TransactionIn, *, actor: str) -> PostingResult:
         """Queue ``txn`` and wait until its batch committed; a refusal of this row raises its LoyaltyError."""
-        if self._closing or self._queue is None:
-            raise Unavailable("the service is shutting down; retry on another instance", code="shutting_down")
         future: asyncio.Future[PostingResult] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item(txn, actor, future))
+        self._put(_Item(txn, actor, future))
         return await future
 
     async def _consume(self) -> None:
@@ -106,7 +88,7 @@ class PostingBatcher:
             # A free slot first, then the batch: while every slot is busy, postings keep queueing and the
             # next batch takes all of them.
             await slots.acquire()
-            batch, stopping = await self._collect(first)
+            batch, stopping = await self.collect(first)
             self._recent_sizes.append(len(batch))
             task = asyncio.create_task(self._run(batch, slots))
             in_flight.add(task)
@@ -115,21 +97,12 @@ class PostingBatcher:
             await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def _run(self, batch: list[_Item], slots: asyncio.Semaphore) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            outcomes = await loop.run_in_executor(self._executor, self._post, batch)
-        except BaseException as exc:  # never leave a waiter hanging, whatever happened
-            for item in batch:
-                _resolve(item, exc if isinstance(exc, Exception) else Unavailable("posting interrupted"))
-            if not isinstance(exc, Exception):
-                raise
-            return
+            await self.process(batch)
         finally:
             slots.release()
-        for item, outcome in zip(batch, outcomes, strict=True):
-            _resolve(item, outcome)
 
-    async def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
+    async def collect(self, first: _Item) -> tuple[list[_Item], bool]:
         """The batch starting with ``first``, and whether the stop marker was met.
 
         Takes what is queued, then lingers briefly while fewer postings are present than recent batches
@@ -137,25 +110,22 @@ class PostingBatcher:
         still on their way. Without the pause each round splits into a batch of the first arrivals and one
         of the latecomers, paying the commit twice. A lone client (recent batches of one) never waits.
         """
-        assert self._queue is not None
         loop = asyncio.get_running_loop()
         batch = [first]
         expected = min(max(self._recent_sizes), self.max_batch)
         deadline = loop.time() + self.linger
-        while len(batch) < self.max_batch:
-            if self._queue.empty():
-                if len(batch) >= expected or loop.time() >= deadline:
-                    break
-                # Polling, not wait_for(queue.get()): a timed-out get could drop an item on Python 3.11.
-                await asyncio.sleep(0.0002)
-                continue
-            item = self._queue.get_nowait()
-            if item is None:
+        while True:
+            if self.take_queued(batch):
                 return batch, True  # post what was queued before the stop, then leave
-            batch.append(item)
-        return batch, False
+            if self.full(batch) or len(batch) >= expected or loop.time() >= deadline:
+                return batch, False
+            # Polling, not wait_for(queue.get()): a timed-out get could drop an item on Python 3.11.
+            await asyncio.sleep(0.0002)
 
-    def _post(self, batch: Sequence[_Item]) -> list[Outcome | Exception]:
+    def full(self, batch: Sequence[_Item]) -> bool:
+        return len(batch) >= self.max_batch
+
+    def work(self, batch: Sequence[_Item]) -> list[Outcome | Exception]:
         """Runs on the batcher thread: the whole batch in one transaction, or one by one if that fails."""
         metrics.POSTING_BATCH_SIZE.observe(len(batch))
         now = utcnow()
@@ -192,12 +162,3 @@ class PostingBatcher:
             txns = [item.txn for item in group]
             outcomes.extend(post_transactions(session, txns, rules=self.rules, actor=actor, now=now))
         return outcomes
-
-
-def _resolve(item: _Item, outcome: Outcome | BaseException) -> None:
-    if item.future.done():  # the waiting request was cancelled (client gone); the posting stands
-        return
-    if isinstance(outcome, PostingResult):
-        item.future.set_result(outcome)
-    else:
-        item.future.set_exception(outcome)

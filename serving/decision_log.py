@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -24,9 +23,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from loyalty_core.decisions import record_decisions
-from loyalty_core.errors import Unavailable
 from loyalty_core.journal import in_transaction
 from serving import metrics
+from serving.microbatch import MicroBatcher
 
 log = logging.getLogger(__name__)
 
@@ -37,68 +36,26 @@ class _Item:
     future: asyncio.Future[None]
 
 
-class DecisionWriter:
+class DecisionWriter(MicroBatcher[_Item]):
     """Per-process writer; ``start`` and ``stop`` run in the app's lifespan."""
+
+    name = "decision-writer"
 
     def __init__(self, engine: Engine, *, max_rows: int = 512) -> None:
         self.engine = engine
         self.max_rows = max_rows
-        self._queue: asyncio.Queue[_Item | None] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decision-writer")
-        self._closing = False
-
-    async def start(self) -> None:
-        self._queue = asyncio.Queue()
-        self._task = asyncio.create_task(self._consume(), name="decision-writer")
-
-    async def stop(self) -> None:
-        """Stop taking decisions, write every one already queued, then release the thread."""
-        self._closing = True
-        if self._queue is not None and self._task is not None:
-            self._queue.put_nowait(None)
-            await self._task
-        self._executor.shutdown(wait=True)
+        super().__init__(threads=1)
 
     async def write(self, rows: Sequence[dict[str, Any]]) -> None:
         """Queue ``rows`` (``decisions`` rows) and return once they are committed."""
-        if self._closing or self._queue is None:
-            raise Unavailable("the service is shutting down; retry on another instance", code="shutting_down")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Item(rows, future))
+        self._put(_Item(rows, future))
         await future
 
-    async def _consume(self) -> None:
-        assert self._queue is not None
-        loop = asyncio.get_running_loop()
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            size = len(first.rows)
-            while size < self.max_rows and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-                size += len(item.rows)
-            try:
-                outcomes = await loop.run_in_executor(self._executor, self._write, batch)
-            except BaseException as exc:  # never leave a waiter hanging, whatever happened
-                for item in batch:
-                    _resolve(
-                        item, exc if isinstance(exc, Exception) else Unavailable("decision log interrupted")
-                    )
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for item, outcome in zip(batch, outcomes, strict=True):
-                _resolve(item, outcome)
+    def full(self, batch: Sequence[_Item]) -> bool:
+        return sum(len(item.rows) for item in batch) >= self.max_rows
 
-    def _write(self, batch: Sequence[_Item]) -> list[Exception | None]:
+    def work(self, batch: Sequence[_Item]) -> list[Exception | None]:
         """Runs on the writer thread: the whole batch in one transaction, or one by one if that fails."""
         rows = [row for item in batch for row in item.rows]
         metrics.DECISION_BATCH_SIZE.observe(len(rows))
@@ -117,12 +74,3 @@ class DecisionWriter:
             except Exception as exc:  # one bad decision must not fail the others
                 results.append(exc)
         return results
-
-
-def _resolve(item: _Item, outcome: Exception | None) -> None:
-    if item.future.done():  # the waiting request was cancelled (client gone); the decision stands
-        return
-    if outcome is None:
-        item.future.set_result(None)
-    else:
-        item.future.set_exception(outcome)

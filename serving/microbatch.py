@@ -1,0 +1,123 @@
+"""What the service's per-process batchers share: a queue of waiting requests and one consumer task.
+
+Postings (``serving.batcher``), decisions (``serving.decision_log``), live customer facts
+(``serving.facts``) and model calls (``serving.inference``) all work the same way: a request queues an item
+with a future and waits; one task per worker process takes the first item and whatever queued behind it,
+does the work once for all of them (on threads of its own when it blocks on the database) and hands each
+waiter its own outcome. Under load batches grow by themselves; a lone request waits for nobody.
+
+The rules every batcher keeps, here once: every waiter is woken whatever happens (an error of the batch is
+every item's error), a waiter that went away (client gone, request cancelled) is skipped, and after
+``stop`` a new request gets 503 ``shutting_down`` while everything queued before it is still finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Generic, Protocol, TypeVar
+
+from loyalty_core.errors import Unavailable
+
+
+class _Waiting(Protocol):
+    future: asyncio.Future[Any]
+
+
+ItemT = TypeVar("ItemT", bound=_Waiting)
+
+
+def resolve(future: asyncio.Future[Any], outcome: Any) -> None:
+    """Wake one waiter: an exception outcome is raised to it, anything else is its result."""
+    if future.done():  # the request went away; what was done for it stands
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+class MicroBatcher(Generic[ItemT]):
+    """Queue, consumer task and worker threads; subclasses say what a batch is and what it does.
+
+    ``work`` (on a worker thread) returns one outcome per item, a value or an exception; ``threads=0``
+    means the work runs on the event loop itself (``process`` is then overridden). ``collect`` decides how
+    far a batch reaches; by default it takes what is queued while ``full`` says there is room.
+    """
+
+    name = "batcher"
+
+    def __init__(self, *, threads: int = 1) -> None:
+        self._queue: asyncio.Queue[ItemT | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor = (
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix=self.name) if threads > 0 else None
+        )
+        self._closing = False
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._consume(), name=self.name)
+
+    async def stop(self) -> None:
+        """Take nothing new, finish everything already queued, then release the threads."""
+        self._closing = True
+        if self._queue is not None and self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    def _put(self, item: ItemT) -> None:
+        if self._closing or self._queue is None:
+            raise Unavailable("the service is shutting down; retry on another instance", code="shutting_down")
+        self._queue.put_nowait(item)
+
+    def full(self, batch: Sequence[ItemT]) -> bool:
+        return False
+
+    def take_queued(self, batch: list[ItemT]) -> bool:
+        """Append what is already queued while ``full`` allows; True when the stop marker was met."""
+        assert self._queue is not None
+        while not self.full(batch) and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                return True
+            batch.append(item)
+        return False
+
+    async def collect(self, first: ItemT) -> tuple[list[ItemT], bool]:
+        """The batch starting with ``first``, and whether the stop marker was met."""
+        batch = [first]
+        return batch, self.take_queued(batch)
+
+    async def _consume(self) -> None:
+        assert self._queue is not None
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch, stopping = await self.collect(first)
+            await self.process(batch)
+
+    async def process(self, batch: list[ItemT]) -> None:
+        """Run ``work`` on a worker thread and wake every waiter with its outcome."""
+        assert self._executor is not None
+        try:
+            outcomes = await asyncio.get_running_loop().run_in_executor(self._executor, self.work, batch)
+        except BaseException as exc:  # never leave a waiter hanging, whatever happened
+            for item in batch:
+                resolve(
+                    item.future,
+                    exc if isinstance(exc, Exception) else Unavailable(f"{self.name} interrupted"),
+                )
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for item, outcome in zip(batch, outcomes, strict=True):
+            resolve(item.future, outcome)
+
+    def work(self, batch: Sequence[ItemT]) -> Sequence[Any]:
+        raise NotImplementedError
