@@ -17,7 +17,6 @@ import numpy as np
 import numpy.typing as npt
 
 CHANNELS = ("app", "web", "branch", "pos")
-TXN_TYPES = ("purchase", "bill_payment", "transfer")
 PURCHASE, BILL, TRANSFER = 0, 1, 2
 GENDERS = ("F", "M")
 INCOME_BANDS = ("low", "middle", "upper_middle", "high")

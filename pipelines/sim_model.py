@@ -16,7 +16,7 @@ import numpy.typing as npt
 from scipy.special import ndtr
 
 from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import FraudLimits
+from loyalty_core.rules import TXN_TYPES, FraudLimits
 from pipelines.sim_catalogue import (
     BILL,
     BILL_KINDS,
@@ -42,7 +42,6 @@ from pipelines.sim_catalogue import (
     SEGMENTS,
     TAXES,
     TRANSFER,
-    TXN_TYPES,
     VIEW_BY_CHANNEL,
     WEEKDAY_FACTOR,
     WINTER_HEATING,

@@ -53,7 +53,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import FraudLimits
+from loyalty_core.rules import TXN_TYPES, FraudLimits
 from pipelines.sim_catalogue import (
     BILL_KINDS,
     CATALOGUE,
@@ -66,7 +66,6 @@ from pipelines.sim_catalogue import (
     PURCHASE_CATEGORIES,
     REGIONS,
     SEGMENTS,
-    TXN_TYPES,
     Campaign,
 )
 from pipelines.sim_model import (
