@@ -360,23 +360,11 @@ def import_starbucks_data(
     """Load the Starbucks Rewards offers, customers, offer events and transactions; a re-run adds nothing."""
     from pathlib import Path
 
-    from loyalty_core.config import get_settings
-    from loyalty_core.db import make_engine
-    from loyalty_core.rules import load_rules
     from pipelines.starbucks import check_directory, import_starbucks
 
-    settings = get_settings()
     source = Path(directory)
     check_directory(source)
-    rules = load_rules(settings.rules)
-    engine = make_engine(settings.database_url)
-    try:
-        with _progress() as bar:
-            report = import_starbucks(engine, source, rules=rules, progress=_job_progress(bar))
-    finally:
-        engine.dispose()
-    for line in report.lines():
-        typer.echo(line)
+    _run_job(lambda engine, rules, progress: import_starbucks(engine, source, rules=rules, progress=progress))
 
 
 @app.command()
@@ -457,6 +445,25 @@ def _job_progress(bar: Any, prefix: str = "") -> Callable[[str, int, int | None]
     return progress
 
 
+def _run_job(job: Callable[[Any, Any, Callable[[str, int, int | None], None]], Any]) -> None:
+    """What every staged job does around its work: the configured database and rules, a bar per stage, the
+    engine released whatever happens, then the report's lines. ``job(engine, rules, progress)``."""
+    from loyalty_core.config import get_settings
+    from loyalty_core.db import make_engine
+    from loyalty_core.rules import load_rules
+
+    settings = get_settings()
+    rules = load_rules(settings.rules)
+    engine = make_engine(settings.database_url)
+    try:
+        with _progress() as bar:
+            report = job(engine, rules, _job_progress(bar))
+    finally:
+        engine.dispose()
+    for line in report.lines():
+        typer.echo(line)
+
+
 @train_app.command("churn")
 @cli_errors
 def train_churn_command(
@@ -485,29 +492,20 @@ def train_churn_command(
     """Train the churn model (LightGBM vs recency/frequency rule and BG/NBD), register loyalty-churn."""
     from pathlib import Path
 
-    from loyalty_core.config import get_settings
-    from loyalty_core.db import make_engine
-    from loyalty_core.rules import load_rules
     from models.churn_job import train_churn
 
-    settings = get_settings()
-    engine = make_engine(settings.database_url)
-    try:
-        with _progress() as bar:
-            report = train_churn(
-                engine,
-                rules=load_rules(settings.rules),
-                as_of=as_of,
-                horizon_days=horizon_days,
-                n_cutoffs=cutoffs,
-                truth_dir=Path(truth) if truth else None,
-                promote=not no_promote,
-                progress=_job_progress(bar),
-            )
-    finally:
-        engine.dispose()
-    for line in report.lines():
-        typer.echo(line)
+    _run_job(
+        lambda engine, rules, progress: train_churn(
+            engine,
+            rules=rules,
+            as_of=as_of,
+            horizon_days=horizon_days,
+            n_cutoffs=cutoffs,
+            truth_dir=Path(truth) if truth else None,
+            promote=not no_promote,
+            progress=progress,
+        )
+    )
 
 
 @train_app.command("offers")
@@ -545,31 +543,22 @@ def train_offers_command(
     import datetime as dt
     from pathlib import Path
 
-    from loyalty_core.config import get_settings
-    from loyalty_core.db import make_engine
-    from loyalty_core.rules import load_rules
     from models.offer_job import train_offers
     from pipelines.starbucks import EPOCH
 
-    settings = get_settings()
     split = None if starbucks_split_hour is None else EPOCH + dt.timedelta(hours=starbucks_split_hour)
-    engine = make_engine(settings.database_url)
-    try:
-        with _progress() as bar:
-            report = train_offers(
-                engine,
-                rules=load_rules(settings.rules),
-                as_of=as_of,
-                split_at=split,
-                uplift=not no_uplift,
-                truth_dir=Path(truth) if truth else None,
-                promote=not no_promote,
-                progress=_job_progress(bar),
-            )
-    finally:
-        engine.dispose()
-    for line in report.lines():
-        typer.echo(line)
+    _run_job(
+        lambda engine, rules, progress: train_offers(
+            engine,
+            rules=rules,
+            as_of=as_of,
+            split_at=split,
+            uplift=not no_uplift,
+            truth_dir=Path(truth) if truth else None,
+            promote=not no_promote,
+            progress=progress,
+        )
+    )
 
 
 @app.command()
@@ -602,33 +591,25 @@ def score(
     from pathlib import Path
 
     from loyalty_core.config import get_settings
-    from loyalty_core.db import make_engine
-    from loyalty_core.rules import load_rules
     from models.batch_score import MULTIPLIER_FILE, score_all
 
-    settings = get_settings()
     # where the service reads the multiplier cut-off from (LOYALTY_MULTIPLIER_FILE), else var/policy/
-    multiplier_file = getattr(settings, "multiplier_file", None) or MULTIPLIER_FILE
-    engine = make_engine(settings.database_url)
-    try:
-        with _progress() as bar:
-            report = score_all(
-                engine,
-                rules=load_rules(settings.rules),
-                as_of=as_of,
-                out=Path(out),
-                k=top_k,
-                reasons_top=reasons_top,
-                reasons_all=reasons,
-                multiplier_budget=multiplier_budget,
-                uplift=not no_uplift,
-                multiplier_file=Path(multiplier_file),
-                progress=_job_progress(bar),
-            )
-    finally:
-        engine.dispose()
-    for line in report.lines():
-        typer.echo(line)
+    multiplier_file = get_settings().multiplier_file or MULTIPLIER_FILE
+    _run_job(
+        lambda engine, rules, progress: score_all(
+            engine,
+            rules=rules,
+            as_of=as_of,
+            out=Path(out),
+            k=top_k,
+            reasons_top=reasons_top,
+            reasons_all=reasons,
+            multiplier_budget=multiplier_budget,
+            uplift=not no_uplift,
+            multiplier_file=Path(multiplier_file),
+            progress=progress,
+        )
+    )
 
 
 def _print_catalogue(markdown: bool) -> None:
