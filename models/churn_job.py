@@ -55,6 +55,7 @@ from models.job_common import (
     ResultWithMeta,
     day,
     ledger_span,
+    metrics_table,
     no_progress,
     parse_date,
     timed,
@@ -103,18 +104,17 @@ class ChurnReport:
         out = [
             f"churn model as of {day(self.as_of)} (horizon {self.horizon_days} days): {self.rows:,} rows, "
             f"{self.customers:,} customers, cutoffs {', '.join(self.cutoffs)} (validation: the last)",
-            "holdout            ROC AUC   PR AUC  log-loss   Brier  lift@10%",
+            *metrics_table(
+                m,
+                (
+                    ("LightGBM", "val_"),
+                    ("recency x freq.", "baseline_val_"),
+                    ("BG/NBD E[purch.]", "bgnbd_val_"),
+                    ("BG/NBD P(none)", "bgnbd_pnone_val_"),
+                ),
+                width=17,
+            ),
         ]
-        for label, prefix in (
-            ("LightGBM", "val_"),
-            ("recency x freq.", "baseline_val_"),
-            ("BG/NBD E[purch.]", "bgnbd_val_"),
-            ("BG/NBD P(none)", "bgnbd_pnone_val_"),
-        ):
-            out.append(
-                f"{label:<17} {m[prefix + 'roc_auc']:8.4f} {m[prefix + 'pr_auc']:8.4f} "
-                f"{m[prefix + 'log_loss']:9.4f} {m[prefix + 'brier']:7.4f} {m[prefix + 'lift_at_10pct']:9.2f}"
-            )
         out.append(f"BG/NBD P(alive) alone: ROC AUC {m['bgnbd_palive_val_roc_auc']:.4f}")
         if "val_active30_roc_auc" in m:
             out.append(

@@ -8,7 +8,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,3 +151,15 @@ class ResultWithMeta(TrainingResult):
         scorer = super().scorer(num_threads=num_threads)
         scorer.meta.update(self.scorer_meta)
         return scorer
+
+
+def metrics_table(metrics: Mapping[str, float], rows: Sequence[tuple[str, str]], width: int) -> list[str]:
+    """The holdout table both training jobs print: one line per ``(label, metric prefix)``."""
+    out = ["holdout".ljust(width) + "  ROC AUC   PR AUC  log-loss   Brier  lift@10%"]
+    for label, prefix in rows:
+        m = {k: metrics[prefix + k] for k in ("roc_auc", "pr_auc", "log_loss", "brier", "lift_at_10pct")}
+        out.append(
+            f"{label:<{width}} {m['roc_auc']:8.4f} {m['pr_auc']:8.4f} {m['log_loss']:9.4f} {m['brier']:7.4f} "
+            f"{m['lift_at_10pct']:9.2f}"
+        )
+    return out

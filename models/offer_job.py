@@ -57,6 +57,7 @@ from models.job_common import (
     ResultWithMeta,
     day,
     ledger_span,
+    metrics_table,
     no_progress,
     parse_date,
     read_catalogue,
@@ -120,13 +121,10 @@ class OfferReport:
             f"offer model as of {day(self.as_of)}: {self.rows:,} offers sent ({self.offers} offers), cutoffs "
             f"{', '.join(self.cutoffs)}; validation {', '.join(self.validation_cutoffs)}",
             f"{len(self.columns)} input columns (the best by gain of a first model on all of them)",
-            "holdout                      ROC AUC   PR AUC  log-loss   Brier  lift@10%",
+            *metrics_table(
+                m, (("LightGBM", "val_"), ("completion rate per offer", "baseline_val_")), width=27
+            ),
         ]
-        for label, prefix in (("LightGBM", "val_"), ("completion rate per offer", "baseline_val_")):
-            out.append(
-                f"{label:<27} {m[prefix + 'roc_auc']:8.4f} {m[prefix + 'pr_auc']:8.4f} "
-                f"{m[prefix + 'log_loss']:9.4f} {m[prefix + 'brier']:7.4f} {m[prefix + 'lift_at_10pct']:9.2f}"
-            )
         gain = m["val_roc_auc"] - m["baseline_val_roc_auc"]
         out.append(f"ROC AUC over the per-offer rate: {gain:+.4f}")
         if "val_roc_auc_truth" in m:
