@@ -139,33 +139,26 @@ def rank_customer(
     versions = snap.versions
     decision_id = uuid.uuid4().hex
     by_offer = dict(zip(catalogue.active_ids, p_list, strict=True))
-    record = DecisionRecord.from_ranking(
-        served,
-        customer_id=customer_id,
-        made_at=now,
-        channel=channel,
-        model_versions=versions,
-        decision_id=decision_id,
-    )
-    served_row = record.to_row()
-    served_row["model_versions"].update(ranking_context(k, served.probabilities, by_offer))
-    rows = [served_row]
-    if state.shadow is not None:
-        challenger = rank(state.shadow)
-        shadow = DecisionRecord.from_ranking(
-            challenger,
+
+    def logged(ranking: Ranking, row_id: str, shadow_of: str | None = None, **kind: Any) -> dict[str, Any]:
+        """The ``decisions`` row of a ranking, with what the evaluation needs in its context."""
+        row = DecisionRecord.from_ranking(
+            ranking,
             customer_id=customer_id,
             made_at=now,
             channel=channel,
             model_versions=versions,
-            decision_id=shadow_id(decision_id),
-            policy=f"{SHADOW_PREFIX}{challenger.policy}",
-            served=False,
+            decision_id=row_id,
+            **kind,
         ).to_row()
-        shadow["model_versions"].update(
-            ranking_context(k, challenger.probabilities, by_offer, shadow_of=decision_id)
-        )
-        rows.append(shadow)
+        row["model_versions"].update(ranking_context(k, ranking.probabilities, by_offer, shadow_of=shadow_of))
+        return row
+
+    rows = [logged(served, decision_id)]
+    if state.shadow is not None:
+        challenger = rank(state.shadow)
+        policy = f"{SHADOW_PREFIX}{challenger.policy}"
+        rows.append(logged(challenger, shadow_id(decision_id), decision_id, policy=policy, served=False))
     answer = {
         "decision_id": decision_id,
         "customer_id": customer_id,
