@@ -54,6 +54,7 @@ import pyarrow.parquet as pq
 
 from loyalty_core.errors import InvalidInput
 from loyalty_core.rules import TXN_TYPES, FraudLimits
+from pipelines.history import FILES  # the history format the simulator writes
 from pipelines.sim_catalogue import (
     BILL_KINDS,
     CATALOGUE,
@@ -101,13 +102,6 @@ VERSION = "1"
 CHUNK_CELLS = 1_500_000  # customer-days generated at once (bounds memory whatever the history's length)
 ROW_GROUP_ROWS = 500_000
 WORK_DIR = ".simulator-work"
-FILES = (
-    "customers.parquet",
-    "offers.parquet",
-    "decisions.parquet",
-    "offer_events.parquet",
-    "transactions.parquet",
-)
 TRUTH_FILES = ("truth/customers.parquet", "truth/offer_effects.parquet", "truth/decisions.parquet")
 MONEY = pa.decimal128(18, 2)
 RATE = pa.decimal128(10, 4)
