@@ -62,7 +62,7 @@ class PostingBatcher(MicroBatcher[_Item]):
     ) -> None:
         self.engine = engine
         self.rules = rules
-        self.max_batch = max_batch
+        self.capacity = max_batch
         self.linger = linger_ms / 1000
         self.concurrency = 1 if engine.dialect.name == "sqlite" else max(1, concurrency)
         self._recent_sizes: deque[int] = deque([1], maxlen=8)
@@ -112,18 +112,15 @@ class PostingBatcher(MicroBatcher[_Item]):
         """
         loop = asyncio.get_running_loop()
         batch = [first]
-        expected = min(max(self._recent_sizes), self.max_batch)
+        expected = min(max(self._recent_sizes), self.capacity)
         deadline = loop.time() + self.linger
         while True:
             if self.take_queued(batch):
                 return batch, True  # post what was queued before the stop, then leave
-            if self.full(batch) or len(batch) >= expected or loop.time() >= deadline:
+            if len(batch) >= expected or loop.time() >= deadline:
                 return batch, False
             # Polling, not wait_for(queue.get()): a timed-out get could drop an item on Python 3.11.
             await asyncio.sleep(0.0002)
-
-    def full(self, batch: Sequence[_Item]) -> bool:
-        return len(batch) >= self.max_batch
 
     def work(self, batch: Sequence[_Item]) -> list[Outcome | Exception]:
         """Runs on the batcher thread: the whole batch in one transaction, or one by one if that fails."""

@@ -43,7 +43,7 @@ class DecisionWriter(MicroBatcher[_Item]):
 
     def __init__(self, engine: Engine, *, max_rows: int = 512) -> None:
         self.engine = engine
-        self.max_rows = max_rows
+        self.capacity = max_rows
         super().__init__(threads=1)
 
     async def write(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -52,8 +52,8 @@ class DecisionWriter(MicroBatcher[_Item]):
         self._put(_Item(rows, future))
         await future
 
-    def full(self, batch: Sequence[_Item]) -> bool:
-        return sum(len(item.rows) for item in batch) >= self.max_rows
+    def size(self, item: _Item) -> int:
+        return len(item.rows)
 
     def work(self, batch: Sequence[_Item]) -> list[Exception | None]:
         """Runs on the writer thread: the whole batch in one transaction, or one by one if that fails."""

@@ -59,16 +59,13 @@ class FactsReader(MicroBatcher[_Ask]):
         self.reader = reader
         self.rules = rules
         self.caps = caps
-        self.max_customers = max_customers
+        self.capacity = max_customers
         super().__init__(threads=1)
 
     async def read(self, customer_id: str) -> CustomerState:
         future: asyncio.Future[CustomerState] = asyncio.get_running_loop().create_future()
         self._put(_Ask(customer_id, future))
         return await future
-
-    def full(self, batch: Sequence[_Ask]) -> bool:
-        return len(batch) >= self.max_customers
 
     def work(self, batch: Sequence[_Ask]) -> list[CustomerState]:
         states = customer_states(

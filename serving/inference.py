@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -65,7 +64,7 @@ class InferenceBatcher(MicroBatcher[_Job]):
     name = "inference-batcher"
 
     def __init__(self, *, max_customers: int = 64) -> None:
-        self.max_customers = max_customers
+        self.capacity = max_customers
         super().__init__(threads=0)
 
     async def score(self, snap: Snapshot, rows: np.ndarray, *, churn: bool) -> Scores:
@@ -73,8 +72,8 @@ class InferenceBatcher(MicroBatcher[_Job]):
         self._put(_Job(snap, rows, churn, future))
         return await future
 
-    def full(self, batch: Sequence[_Job]) -> bool:
-        return sum(len(job.rows) for job in batch) >= self.max_customers
+    def size(self, item: _Job) -> int:
+        return len(item.rows)
 
     async def collect(self, first: _Job) -> tuple[list[_Job], bool]:
         # One turn of the loop lets requests that are already parsed reach the queue too.

@@ -43,7 +43,7 @@ class MicroBatcher(Generic[ItemT]):
 
     ``work`` (on a worker thread) returns one outcome per item, a value or an exception; ``threads=0``
     means the work runs on the event loop itself (``process`` is then overridden). ``collect`` decides how
-    far a batch reaches; by default it takes what is queued while ``full`` says there is room.
+    far a batch reaches; by default it takes what is queued up to ``capacity`` (in ``size`` units).
     """
 
     name = "batcher"
@@ -74,17 +74,21 @@ class MicroBatcher(Generic[ItemT]):
             raise Unavailable("the service is shutting down; retry on another instance", code="shutting_down")
         self._queue.put_nowait(item)
 
-    def full(self, batch: Sequence[ItemT]) -> bool:
-        return False
+    capacity = 2**31  # most units of work (``size``) a batch takes
+
+    def size(self, item: ItemT) -> int:
+        return 1
 
     def take_queued(self, batch: list[ItemT]) -> bool:
-        """Append what is already queued while ``full`` allows; True when the stop marker was met."""
+        """Append what is already queued while the batch has room; True when the stop marker was met."""
         assert self._queue is not None
-        while not self.full(batch) and not self._queue.empty():
+        room = self.capacity - sum(self.size(item) for item in batch)
+        while room > 0 and not self._queue.empty():
             item = self._queue.get_nowait()
             if item is None:
                 return True
             batch.append(item)
+            room -= self.size(item)
         return False
 
     async def collect(self, first: ItemT) -> tuple[list[ItemT], bool]:
