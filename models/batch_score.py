@@ -97,6 +97,7 @@ class ScoringModels:
     uplift: Any = None  # models.uplift_job.UpliftScorers
     uplift_inputs: OfferInputs | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    compiled: bool = False  # every model scores through lleaves (models.compiled), not LightGBM's predict
 
     @classmethod
     def build(
@@ -109,7 +110,10 @@ class ScoringModels:
         feature_names: Sequence[str] = FEATURE_NAMES,
         tiers: Sequence[str] = ("base", "silver", "gold"),
         versions: dict[str, str] | None = None,
+        compile: bool = True,
     ) -> ScoringModels:
+        """``compile``: score through the trees compiled to native code where lleaves can (the same scores,
+        about four times faster; see ``models.compiled``)."""
         offer_inputs = OfferInputs.for_scorer(offers, catalogue, feature_names)
         active = catalogue["active"].fillna(True).astype(bool) if "active" in catalogue else True
         usable = catalogue[(catalogue["kind"] != "informational") & active].reset_index(drop=True)
@@ -122,6 +126,9 @@ class ScoringModels:
             uplift_inputs = (
                 offer_inputs if same else OfferInputs(feature_names, catalogue, columns=uplift.features)
             )
+        scorers = [churn, offers, *((uplift.treated, uplift.control) if uplift is not None else ())]
+        done = [s.compile() for s in scorers] if compile else [False]  # each one, even after a failure
+        compiled = all(done)
         return cls(
             churn=churn,
             churn_inputs=ChurnInputs.for_scorer(churn, feature_names),
@@ -132,6 +139,7 @@ class ScoringModels:
             uplift=uplift,
             uplift_inputs=uplift_inputs,
             versions=dict(versions or {}),
+            compiled=compiled,
         )
 
 
@@ -312,7 +320,8 @@ def load_models(
     catalogue: pd.DataFrame, *, tracking_uri: str | None = None, uplift: bool = True
 ) -> ScoringModels:
     """The churn and offer champions (both required) and the uplift champion when there is one (and
-    ``uplift``; without it expected values use the propensity formula, and scoring is about 40 % faster)."""
+    ``uplift``; without it expected values use the propensity formula). Their trees are compiled
+    (``ScoringModels.build``)."""
     from models.uplift_job import load_uplift
 
     tracking_uri = use_store(tracking_uri)

@@ -29,6 +29,7 @@ import numpy as np
 
 from loyalty_core.errors import InvalidInput, Unavailable
 from models.calibration import Calibrator
+from models.compiled import Predict, compile_booster
 from models.reasons import Reason, explain
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ SMALL_BATCH = 256  # fewer rows than this are scored on one thread
 class Scorer:
     """Calibrated probabilities from a float32/float64 matrix (rows = customers, columns = ``features``)."""
 
-    __slots__ = ("booster", "calibrator", "features", "meta", "num_threads", "reference")
+    __slots__ = ("booster", "calibrator", "compiled", "features", "meta", "num_threads", "reference")
 
     def __init__(
         self,
@@ -63,6 +64,7 @@ class Scorer:
         self.reference: dict[str, float] = dict(reference or {})
         self.meta: dict[str, Any] = dict(meta or {})
         self.num_threads = num_threads  # batch scoring; 0 = LightGBM's default (all cores)
+        self.compiled: Predict | None = None  # see compile()
 
     def _check(self, matrix: np.ndarray) -> np.ndarray:
         matrix = np.asarray(matrix)
@@ -81,9 +83,19 @@ class Scorer:
         # up to ~400 us on two when the cores are busy; TreeSHAP of one row 3 ms vs 9 ms).
         return 1 if rows < SMALL_BATCH else self.num_threads
 
+    def compile(self) -> bool:
+        """Score large batches through the trees compiled to native code (``models.compiled``): the same
+        raw scores at a quarter of the CPU time. Returns whether that is now the case; small batches and
+        ``predict_one`` keep LightGBM (a call into it is cheaper than the compiled code's thread pool)."""
+        if self.compiled is None:
+            self.compiled = compile_booster(self.booster)
+        return self.compiled is not None
+
     def margin(self, matrix: np.ndarray) -> np.ndarray:
         """The booster's raw score (log-odds) per row, before calibration."""
         matrix = self._check(matrix)
+        if self.compiled is not None and len(matrix) >= SMALL_BATCH:
+            return self.compiled(matrix, self.num_threads)
         return np.asarray(
             self.booster.predict(matrix, raw_score=True, num_threads=self._threads(len(matrix))),
             dtype=np.float64,

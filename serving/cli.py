@@ -584,7 +584,9 @@ def score(
     ] = None,
     no_uplift: Annotated[
         bool,
-        typer.Option("--no-uplift", help="Rank offers by propensity x (value - cost) only: ~40 % faster."),
+        typer.Option(
+            "--no-uplift", help="Rank offers by propensity x (value - cost) only, without the uplift models."
+        ),
     ] = False,
 ) -> None:
     """Batch-score every customer with the champions: churn, best offers, bonus multiplier, reasons."""

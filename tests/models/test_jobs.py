@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,9 @@ from loyalty_core.db import make_engine
 from loyalty_core.errors import InvalidInput
 from loyalty_core.rules import load_rules
 from mlflow import MlflowClient
-from models.batch_score import score_all
+from models.batch_score import ScoringModels, score_all
 from models.churn_job import ChurnReport, latest_complete_as_of, train_churn
-from models.job_common import ledger_span
+from models.job_common import ledger_span, read_catalogue
 from models.offer_job import OfferReport, train_offers
 from models.policy import MultiplierPolicy
 from models.scorer import load_champion
@@ -263,6 +264,38 @@ def test_score_file_has_every_customer(
         multiplier_file=tmp_path / "policy" / "multiplier.json",
     )
     assert len(pd.read_csv(csv)) == len(scores)
+
+
+def test_compiled_trees_score_every_customer_as_lightgbm_does(
+    bank: Bank, churn: ChurnReport, offers: OfferReport, tmp_path: Path
+) -> None:
+    """The batch job's models run through lleaves (models.compiled); the file must not change by a bit."""
+    as_of = ledger_span(bank.engine).end.date().isoformat()
+    catalogue = read_catalogue(bank.engine)
+    files = {}
+    for compiled in (True, False):
+        models = ScoringModels.build(
+            load_champion("loyalty-churn", tracking_uri=bank.store).scorer,
+            load_champion("loyalty-offer-propensity", tracking_uri=bank.store).scorer,
+            catalogue,
+            uplift=load_uplift(tracking_uri=bank.store),
+            compile=compiled,
+        )
+        assert models.compiled is (compiled and sys.version_info < (3, 14))
+        out = tmp_path / f"compiled-{compiled}.parquet"
+        score_all(
+            bank.engine,
+            rules=RULES,
+            as_of=as_of,
+            out=out,
+            reasons_top=0,
+            models=models,
+            chunk=300,  # several chunks, each above the compiled path's minimum
+            multiplier_file=tmp_path / "policy" / "multiplier.json",
+        )
+        files[compiled] = pd.read_parquet(out)
+    assert files[True]["offer_1_uplift"].notna().any()
+    pd.testing.assert_frame_equal(files[True], files[False], check_exact=True)
 
 
 def test_cli_exit_codes(bank: Bank, churn: ChurnReport, offers: OfferReport, tmp_path: Path) -> None:
