@@ -11,7 +11,8 @@ For SQLite (a temporary file) and PostgreSQL (a database ``loyalty_bench`` creat
   script that gives every request a unique transaction id, 1 and 8 connections (wrk needs at least one
   connection per thread, so the 1-connection run uses ``-t1``);
 - bulk ingest: a generated 200,000-row CSV read by ``pipelines.ingest.read_transactions`` and posted by
-  ``ingest_frame`` (chunks of 5,000 in one transaction each).
+  ``ingest_frame`` (chunks of 5,000 in one transaction each); on PostgreSQL a second file (new transaction
+  ids, the same customers) again with customers split over one process per core (``workers``).
 
 Each database starts as a bank's ledger would (``fresh_engine``, ``warm_up``): its customers enrolled, 2,000
 postings in, planner statistics gathered; from an empty database PostgreSQL would plan for empty tables and
@@ -302,14 +303,14 @@ def run_wrk(base: str, script: Path, threads: int, conns: int, seconds: float, r
 # --- bulk ingest -------------------------------------------------------------------------------------------
 
 
-def make_csv(path: Path, rows: int) -> None:
+def make_csv(path: Path, rows: int, run: str = "bulk") -> None:
     rng = np.random.default_rng(7)
     end = pd.Timestamp.now(tz="UTC").floor("s") - pd.Timedelta(hours=1)
     offsets = pd.to_timedelta(rng.integers(0, 300 * 86400, rows), unit="s")
     cents = rng.integers(10_000, 2_000_000, rows)
     frame = pd.DataFrame(
         {
-            "transaction_id": [f"bulk-{i:07d}" for i in range(rows)],
+            "transaction_id": [f"{run}-{i:07d}" for i in range(rows)],
             "customer_id": [f"bulk-{c}" for c in rng.integers(0, CUSTOMERS, rows)],
             "occurred_at": (end - offsets).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "type": rng.choice(["purchase", "purchase", "bill_payment", "transfer"], rows),
@@ -321,12 +322,15 @@ def make_csv(path: Path, rows: int) -> None:
     frame.to_csv(path, index=False)
 
 
-def bench_ingest(engine: Engine, rules: Rules, csv: Path) -> tuple[float, str]:
+def bench_ingest(engine: Engine, rules: Rules, csv: Path, workers: int = 1) -> tuple[float, str]:
     began = time.perf_counter()
     frame = read_transactions(csv)
-    report = ingest_frame(engine, frame, rules=rules, source=csv.name)
+    report = ingest_frame(engine, frame, rules=rules, source=csv.name, workers=workers)
     elapsed = time.perf_counter() - began
-    note = f"{report.posted} posted, {report.held} held, {report.rejected} rejected in {elapsed:.1f} s"
+    note = (
+        f"{report.posted} posted, {report.held} held, {report.rejected} rejected in {elapsed:.1f} s"
+        f" by {report.processes} process(es)"
+    )
     return report.rows_read / elapsed, note
 
 
@@ -402,6 +406,21 @@ def main() -> int:
                     rows.append(
                         Row(name, f"bulk ingest ({args.ingest_rows:,}-row CSV)", rate, "rows/s", note)
                     )
+                    if name == "PostgreSQL" and (cpus := os.cpu_count() or 1) > 1:
+                        # the same customers, new transaction ids: customers split over one process a core
+                        print(f"{name}: bulk ingest in {cpus} processes ...", file=sys.stderr)
+                        again = workdir / "transactions-2.csv"
+                        make_csv(again, args.ingest_rows, run="bulk2")
+                        rate, note = bench_ingest(engine, rules, again, workers=cpus)
+                        rows.append(
+                            Row(
+                                name,
+                                f"bulk ingest ({args.ingest_rows:,}-row CSV), {cpus} processes",
+                                rate,
+                                "rows/s",
+                                note,
+                            )
+                        )
                     with engine.connect() as conn:
                         n_entries = conn.execute(text("SELECT count(*) FROM entries")).scalar()
                     print(f"{name}: {n_entries:,} entries written", file=sys.stderr)

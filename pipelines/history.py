@@ -276,8 +276,10 @@ def ingest_history(
     rules: Rules,
     actor: str = "cli:ingest",
     progress: Callable[[str, int, int | None], None] | None = None,
+    workers: int = 1,
 ) -> HistoryReport:
-    """Load the simulator's directory into the ledger; ``progress(stage, advance, total)`` drives a bar."""
+    """Load the simulator's directory into the ledger; ``progress(stage, advance, total)`` drives a bar.
+    ``workers``: processes posting the transactions (``pipelines.ingest.parallel_plan``)."""
     _check_dir(directory)
     report = HistoryReport(source=str(directory))
     now = utcnow()
@@ -330,6 +332,7 @@ def ingest_history(
             actor=actor,
             first_row=first,
             progress=lambda n: tick("transactions", n),
+            workers=workers,
         )
         merged.rows_read += batch.rows_read
         merged.posted += batch.posted
@@ -337,6 +340,7 @@ def ingest_history(
         merged.already_present += batch.already_present
         merged.points += batch.points
         merged.problems.extend(batch.problems)
+        merged.processes = max(merged.processes, batch.processes)
     report.transactions = merged
 
     with Session(engine) as session:

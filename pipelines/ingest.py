@@ -4,20 +4,32 @@ Rows are checked one by one; a bad row is reported with its row number, column a
 good rows go in. Each chunk is one database transaction posted by ``ledger.post_transactions`` (the very code
 behind ``POST /v1/transactions``), and every row carries its ``transaction_id``, so a re-run inserts nothing
 twice and an interrupted run can simply be started again.
+
+On PostgreSQL a large file can be posted by several processes, customers split between them
+(``parallel_plan`` says why the result is the same). They are started with ``spawn``, so, as with any
+multiprocessing in Python, a script that calls ``ingest_frame(workers=...)`` must guard its entry point with
+``if __name__ == "__main__":`` (the ``loyalty`` command and notebooks need nothing).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import multiprocessing as mp
+import queue
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from loyalty_core.db import make_engine
 from loyalty_core.errors import InvalidInput, LoyaltyError
 from loyalty_core.journal import in_transaction, utcnow
 from loyalty_core.ledger import PostingResult, TransactionIn, post_transactions
@@ -47,6 +59,7 @@ class IngestReport:
     already_present: int = 0
     points: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    processes: int = 1  # how many processes posted the rows (see parallel_plan)
 
     @property
     def rejected(self) -> int:
@@ -137,20 +150,67 @@ def ingest_frame(
     chunk_rows: int = CHUNK_ROWS,
     first_row: int = 1,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> IngestReport:
     """Post every good row of ``frame``; chronological order, so tiers and velocity see history as it was.
 
-    ``first_row`` is the file row number of the frame's first row, for a file read in batches.
+    ``first_row`` is the file row number of the frame's first row, for a file read in batches. ``workers``
+    (PostgreSQL only, see ``parallel_plan``) splits the rows by customer over that many processes.
     """
     _check_columns(frame, source)
-    report = IngestReport(source=source, rows_read=len(frame))
     # Unparseable timestamps sort last (NaT); they are reported by iter_rows, not posted.
     order = (
         _timestamps(frame["occurred_at"]).reset_index(drop=True).sort_values(kind="stable").index.to_numpy()
     )
     frame = frame.iloc[order]
-    file_rows = (order + first_row).tolist()
+    file_rows = order + first_row
     now = utcnow()
+    parts = parallel_plan(engine, frame, workers)
+    if parts is None:
+        report = _post_sorted(
+            engine,
+            frame,
+            file_rows.tolist(),
+            rules=rules,
+            source=source,
+            actor=actor,
+            now=now,
+            chunk_rows=chunk_rows,
+            progress=progress,
+        )
+    else:
+        report = _post_in_parallel(
+            engine,
+            frame,
+            file_rows,
+            parts,
+            rules=rules,
+            source=source,
+            actor=actor,
+            now=now,
+            chunk_rows=chunk_rows,
+            progress=progress,
+        )
+    accounted = report.posted + report.held + report.already_present + report.rejected
+    assert accounted == report.rows_read, f"ingest lost track of rows: {accounted} != {report.rows_read}"
+    report.problems.sort(key=lambda p: p.row)
+    return report
+
+
+def _post_sorted(
+    engine: Engine,
+    frame: pd.DataFrame,
+    file_rows: list[int],
+    *,
+    rules: Rules,
+    source: str,
+    actor: str,
+    now: dt.datetime,
+    chunk_rows: int,
+    progress: Callable[[int], None] | None,
+) -> IngestReport:
+    """Post a frame already in posting order, a chunk per database transaction."""
+    report = IngestReport(source=source, rows_read=len(frame))
     batch: list[tuple[int, TransactionIn]] = []
     done = 0  # rows already reported to the progress callback
 
@@ -176,12 +236,122 @@ def ingest_frame(
         if len(batch) >= chunk_rows:
             flush()
     flush()
-    accounted = report.posted + report.held + report.already_present + report.rejected
-    assert accounted == report.rows_read, f"ingest lost track of rows: {accounted} != {report.rows_read}"
     if progress is not None:
-        progress(len(frame) - done)
-    report.problems.sort(key=lambda p: p.row)
+        progress(len(frame) - done)  # the rejected rows
     return report
+
+
+# --- parallel ingest (PostgreSQL) --------------------------------------------------------------------------
+PARALLEL_MIN_ROWS = 20_000  # below this, starting the processes costs more than it saves
+
+
+def parallel_plan(engine: Engine, frame: pd.DataFrame, workers: int) -> np.ndarray | None:
+    """Which worker posts each row (by customer), or None to post in this process.
+
+    Everything a posting reads or changes belongs to its customer (balance, lots, tier spend, velocity,
+    caps, offers), so customers are independent: each worker posts its customers' rows in the file's
+    chronological order, and the ledger ends as if one process had posted every row in that order. Two
+    exceptions keep one process: SQLite (one writer at a time; processes would only queue) and a
+    ``transaction_id`` used by two customers, whose first use must win as it would in one process.
+    """
+    if workers <= 1 or len(frame) < PARALLEL_MIN_ROWS or engine.dialect.name != "postgresql":
+        return None
+    customers = frame["customer_id"].astype("string").fillna("")
+    ids = frame["transaction_id"].astype("string").fillna("")
+    if (pd.DataFrame({"t": ids, "c": customers}).drop_duplicates().groupby("t")["c"].size() > 1).any():
+        log.warning("a transaction_id is used by several customers: ingesting in one process")
+        return None
+    hashes = pd.util.hash_pandas_object(customers, index=False).to_numpy()
+    return (hashes % np.uint64(workers)).astype(np.int64)
+
+
+def _post_in_parallel(
+    engine: Engine,
+    frame: pd.DataFrame,
+    file_rows: np.ndarray,
+    parts: np.ndarray,
+    *,
+    rules: Rules,
+    source: str,
+    actor: str,
+    now: dt.datetime,
+    chunk_rows: int,
+    progress: Callable[[int], None] | None,
+) -> IngestReport:
+    url = engine.url.render_as_string(hide_password=False)
+    context = mp.get_context("spawn")  # a fresh interpreter: no inherited connections or threads
+    report = IngestReport(source=source, rows_read=len(frame), processes=len(np.unique(parts)))
+    with context.Manager() as manager, ProcessPoolExecutor(len(np.unique(parts)), mp_context=context) as pool:
+        ticks = manager.Queue()
+        futures = [
+            pool.submit(
+                _post_part,
+                url,
+                frame.iloc[np.flatnonzero(parts == k)],
+                file_rows[parts == k].tolist(),
+                rules,
+                source,
+                actor,
+                now,
+                chunk_rows,
+                ticks,
+            )
+            for k in np.unique(parts).tolist()
+        ]
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            _drain(ticks, progress)
+            for future in done:
+                future.result()  # a worker's error is this call's error
+        _drain(ticks, progress)
+        for future in futures:
+            part = future.result()
+            report.posted += part.posted
+            report.held += part.held
+            report.already_present += part.already_present
+            report.points += part.points
+            report.problems.extend(part.problems)
+    return report
+
+
+def _drain(ticks: Any, progress: Callable[[int], None] | None) -> None:
+    while True:
+        try:
+            n = ticks.get_nowait()
+        except queue.Empty:
+            return
+        if progress is not None:
+            progress(n)
+
+
+def _post_part(
+    url: str,
+    frame: pd.DataFrame,
+    file_rows: list[int],
+    rules: Rules,
+    source: str,
+    actor: str,
+    now: dt.datetime,
+    chunk_rows: int,
+    ticks: Any,
+) -> IngestReport:
+    """One worker's customers, in its own process with its own connection pool."""
+    engine = make_engine(url)
+    try:
+        return _post_sorted(
+            engine,
+            frame,
+            file_rows,
+            rules=rules,
+            source=source,
+            actor=actor,
+            now=now,
+            chunk_rows=chunk_rows,
+            progress=ticks.put,
+        )
+    finally:
+        engine.dispose()
 
 
 def _account(report: IngestReport, row: int, t: TransactionIn, outcome: PostingResult | LoyaltyError) -> None:
