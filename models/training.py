@@ -17,8 +17,8 @@ with ``np.interp``. Early stopping and calibration share that cutoff: early stop
 further would starve the isotonic fit. The trees are not refitted on all training cutoffs afterwards: the
 calibrator describes the margins of *these* trees on unseen data, and a refit would invalidate it.
 
-Three opt-in departures, for benchmarks where the ranking matters more than the last bit of calibration
-(``models.offer_job``'s Starbucks split uses all three; every default leaves the above as it is):
+Four opt-in departures, for benchmarks where the ranking matters more than the last bit of calibration
+(``models.offer_job``'s Starbucks split uses all four; every default leaves the above as it is):
 
 - ``refit``: once early stopping has chosen the tree count and the calibrator is fitted, the trees are grown
   again on every training row, the held-out cutoff included, for the chosen count scaled by how many more
@@ -35,6 +35,10 @@ Three opt-in departures, for benchmarks where the ranking matters more than the 
   margins averaged, which lowers the variance of the ranking; ``average_boosters`` makes the average one
   booster, so scoring, the saved model and reason codes are unchanged. Calibration then describes the
   average of the early-stopped boosters; ``best_iteration_`` is their mean tree count.
+- ``boosting="dart"``: each round drops a random share of the trees already grown before fitting the next
+  one, so late trees keep correcting rather than only refining the first ones. DART rescales trees it has
+  already grown, so the held-out log-loss is not monotone in the rounds and LightGBM cannot stop early:
+  ``max_rounds`` is the tree count, and the held-out cutoff only calibrates (and ``refit`` scales it).
 
 With a single training cutoff the inner split falls back to a random 20 % of rows (recorded as
 ``split_ = "random"`` and in the model card's caveats).
@@ -127,8 +131,8 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     ``fit(X, y)`` takes the training frame itself: feature columns (``features``, or every numeric column
     except ``cutoff_column``, ``exclude`` and the label ``y`` itself) and the cutoff column that drives the
     inner split. ``categorical`` names integer-coded columns (codes >= 0, -1 = unknown) that LightGBM should
-    split as categories rather than as ordered numbers. ``refit``, ``grow_from`` and ``seeds``: see the module
-    docstring.
+    split as categories rather than as ordered numbers. ``refit``, ``grow_from``, ``seeds`` and ``boosting``:
+    see the module docstring.
     """
 
     def __init__(
@@ -151,6 +155,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         refit: bool = False,
         grow_from: Any = None,
         seeds: int = 1,
+        boosting: str = "gbdt",
         n_jobs: int = 2,
         random_state: int = 0,
     ) -> None:
@@ -171,6 +176,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.refit = refit
         self.grow_from = grow_from
         self.seeds = seeds
+        self.boosting = boosting
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -178,6 +184,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def lgb_params(self) -> dict[str, Any]:
         return {
             "objective": "binary",
+            "boosting": self.boosting,
             "metric": ["binary_logloss", "auc"],
             "num_leaves": self.num_leaves,
             "learning_rate": self.learning_rate,
@@ -254,6 +261,12 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             w = None if weight is None else weight[rows]
             return lgb.Dataset(matrix[rows], target[rows], weight=w, **kw)
 
+        # DART cannot stop early (module docstring): it grows ``max_rounds`` trees
+        stopping: list[Callable[..., Any]] = (
+            []
+            if self.boosting == "dart"
+            else [lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)]
+        )
         stopped: list[lgb.Booster] = []
         final: list[lgb.Booster] = []
         bests: list[int] = []
@@ -268,9 +281,7 @@ class BoostedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 num_boost_round=self.max_rounds,
                 valid_sets=[dataset(hold, reference=train_set)],
                 valid_names=["holdout"],
-                callbacks=[
-                    lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)
-                ],
+                callbacks=stopping,
             )
             best = int(booster.best_iteration or booster.current_iteration())
             bests.append(best)

@@ -1,5 +1,6 @@
-"""The Starbucks split's model: trees regrown on every training cutoff, none grown on the cutoff without
-history, seeds averaged into one booster; on synthetic frames and on a slice of the real Starbucks files."""
+"""The Starbucks split's model: DART trees regrown on every training cutoff, none grown on the cutoff
+without history, seeds averaged into one booster; on synthetic frames and on a slice of the real Starbucks
+files."""
 
 from __future__ import annotations
 
@@ -67,6 +68,18 @@ def test_boosted_classifier_regrows_on_every_cutoff_from_grow_from(churn: pd.Dat
     assert plain.booster_.num_trees() == plain.best_iteration_ == plain.n_iter_
 
 
+def test_dart_grows_max_rounds_and_regrows_them_scaled(churn: pd.DataFrame) -> None:
+    train_part, _ = split_out_of_time(churn)
+    model = BoostedClassifier(boosting="dart", max_rounds=40, refit=True, seeds=2).fit(
+        train_part, train_part["churned"]
+    )
+    assert model.best_iteration_ == 40  # no early stopping: the held-out cutoff only calibrates
+    fit = int((train_part["as_of"] < train_part["as_of"].max()).sum())
+    assert model.n_iter_ == 2 * round(40 * len(train_part) / fit)
+    proba = model.predict_proba(train_part)[:, 1]
+    assert ((proba > 0) & (proba < 1)).all()
+
+
 def test_first_cutoff_with_history() -> None:
     t0 = pd.Timestamp("2018-07-27", tz="UTC")
     cutoffs = [t0 + pd.Timedelta(days=d) for d in (0, 7, 14, 17)]
@@ -109,12 +122,18 @@ def starbucks_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_starbucks_split_regrows_without_the_first_send_hour(engine: Engine, starbucks_slice: Path) -> None:
     import_starbucks(engine, starbucks_slice, rules=RULES)
     report = train_offers(
-        engine, rules=RULES, split_at=EPOCH + dt.timedelta(hours=504), uplift=False, register=False
+        engine,
+        rules=RULES,
+        split_at=EPOCH + dt.timedelta(hours=504),
+        uplift=False,
+        register=False,
+        params={"max_rounds": 60},  # the split's DART trees, fewer of them: this is a slice of the data
     )
     result = report.result
     assert result is not None
     model = result.model
     assert (model.refit, model.seeds, model.calibrator_.method) == (True, 4, "sigmoid")
+    assert (model.boosting, model.max_rounds, model.best_iteration_) == ("dart", 60, 60)
     assert model.grow_from == pd.Timestamp(EPOCH + dt.timedelta(hours=168))
     # hour 0 has no history: no trees grow on it, but the per-offer baseline still learns from its sends
     assert result.train_cutoffs == ["2018-07-27", "2018-08-03", "2018-08-10", "2018-08-13"]
