@@ -262,7 +262,8 @@ def parallel_plan(engine: Engine, frame: pd.DataFrame, workers: int) -> np.ndarr
         log.warning("a transaction_id is used by several customers: ingesting in one process")
         return None
     hashes = pd.util.hash_pandas_object(customers, index=False).to_numpy()
-    return (hashes % np.uint64(workers)).astype(np.int64)
+    parts = (hashes % np.uint64(workers)).astype(np.int64)
+    return parts if len(np.unique(parts)) > 1 else None  # one customer (or a few, hashed alike): no split
 
 
 def _post_in_parallel(

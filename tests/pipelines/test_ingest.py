@@ -239,6 +239,8 @@ def test_parallel_plan_keeps_each_customer_in_one_process(
     shared.loc[5, "transaction_id"] = shared.loc[6, "transaction_id"]  # one id, two customers
     assert shared.loc[5, "customer_id"] != shared.loc[6, "customer_id"]
     assert ingest.parallel_plan(pg_engine, shared, 2) is None
+    one = frame.assign(customer_id="cust-1")
+    assert ingest.parallel_plan(pg_engine, one, 2) is None  # nothing to split
     monkeypatch.setattr(ingest, "PARALLEL_MIN_ROWS", 10_000)
     assert ingest.parallel_plan(pg_engine, frame, 2) is None  # too few rows to pay for the processes
 
