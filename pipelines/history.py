@@ -334,13 +334,7 @@ def ingest_history(
             progress=lambda n: tick("transactions", n),
             workers=workers,
         )
-        merged.rows_read += batch.rows_read
-        merged.posted += batch.posted
-        merged.held += batch.held
-        merged.already_present += batch.already_present
-        merged.points += batch.points
-        merged.problems.extend(batch.problems)
-        merged.processes = max(merged.processes, batch.processes)
+        merged.add(batch)
     report.transactions = merged
 
     with Session(engine) as session:

@@ -14,6 +14,7 @@ multiprocessing in Python, a script that calls ``ingest_frame(workers=...)`` mus
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import multiprocessing as mp
 import queue
@@ -64,6 +65,16 @@ class IngestReport:
     @property
     def rejected(self) -> int:
         return len(self.problems)
+
+    def add(self, other: IngestReport) -> None:
+        """Count another part of the same source (a batch of a file, a worker's customers) into this one."""
+        self.rows_read += other.rows_read
+        self.posted += other.posted
+        self.held += other.held
+        self.already_present += other.already_present
+        self.points += other.points
+        self.problems.extend(other.problems)
+        self.processes = max(self.processes, other.processes)
 
     def rejected_by_reason(self) -> Counter[str]:
         return Counter(f"{p.column}: {p.reason.split(':')[0]}" for p in self.problems)
@@ -164,33 +175,15 @@ def ingest_frame(
     )
     frame = frame.iloc[order]
     file_rows = order + first_row
-    now = utcnow()
+    # What both paths post with; a partial of a module-level function, so it can go to a worker process
+    post = functools.partial(
+        _post_sorted, rules=rules, source=source, actor=actor, now=utcnow(), chunk_rows=chunk_rows
+    )
     parts = parallel_plan(engine, frame, workers)
     if parts is None:
-        report = _post_sorted(
-            engine,
-            frame,
-            file_rows.tolist(),
-            rules=rules,
-            source=source,
-            actor=actor,
-            now=now,
-            chunk_rows=chunk_rows,
-            progress=progress,
-        )
+        report = post(engine, frame, file_rows.tolist(), progress=progress)
     else:
-        report = _post_in_parallel(
-            engine,
-            frame,
-            file_rows,
-            parts,
-            rules=rules,
-            source=source,
-            actor=actor,
-            now=now,
-            chunk_rows=chunk_rows,
-            progress=progress,
-        )
+        report = _post_in_parallel(engine, frame, file_rows, parts, post, progress)
     accounted = report.posted + report.held + report.already_present + report.rejected
     assert accounted == report.rows_read, f"ingest lost track of rows: {accounted} != {report.rows_read}"
     report.problems.sort(key=lambda p: p.row)
@@ -271,48 +264,26 @@ def _post_in_parallel(
     frame: pd.DataFrame,
     file_rows: np.ndarray,
     parts: np.ndarray,
-    *,
-    rules: Rules,
-    source: str,
-    actor: str,
-    now: dt.datetime,
-    chunk_rows: int,
+    post: functools.partial[IngestReport],
     progress: Callable[[int], None] | None,
 ) -> IngestReport:
     url = engine.url.render_as_string(hide_password=False)
     context = mp.get_context("spawn")  # a fresh interpreter: no inherited connections or threads
-    report = IngestReport(source=source, rows_read=len(frame), processes=len(np.unique(parts)))
-    with context.Manager() as manager, ProcessPoolExecutor(len(np.unique(parts)), mp_context=context) as pool:
+    groups = [np.flatnonzero(parts == k) for k in np.unique(parts).tolist()]
+    report = IngestReport(source=post.keywords["source"], processes=len(groups))
+    with context.Manager() as manager, ProcessPoolExecutor(len(groups), mp_context=context) as pool:
         ticks = manager.Queue()
         futures = [
-            pool.submit(
-                _post_part,
-                url,
-                frame.iloc[np.flatnonzero(parts == k)],
-                file_rows[parts == k].tolist(),
-                rules,
-                source,
-                actor,
-                now,
-                chunk_rows,
-                ticks,
-            )
-            for k in np.unique(parts).tolist()
+            pool.submit(_post_part, url, post, frame.iloc[rows], file_rows[rows].tolist(), ticks)
+            for rows in groups
         ]
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             _drain(ticks, progress)
             for future in done:
-                future.result()  # a worker's error is this call's error
+                report.add(future.result())  # a worker's error is this call's error
         _drain(ticks, progress)
-        for future in futures:
-            part = future.result()
-            report.posted += part.posted
-            report.held += part.held
-            report.already_present += part.already_present
-            report.points += part.points
-            report.problems.extend(part.problems)
     return report
 
 
@@ -327,30 +298,12 @@ def _drain(ticks: Any, progress: Callable[[int], None] | None) -> None:
 
 
 def _post_part(
-    url: str,
-    frame: pd.DataFrame,
-    file_rows: list[int],
-    rules: Rules,
-    source: str,
-    actor: str,
-    now: dt.datetime,
-    chunk_rows: int,
-    ticks: Any,
+    url: str, post: functools.partial[IngestReport], frame: pd.DataFrame, file_rows: list[int], ticks: Any
 ) -> IngestReport:
     """One worker's customers, in its own process with its own connection pool."""
     engine = make_engine(url)
     try:
-        return _post_sorted(
-            engine,
-            frame,
-            file_rows,
-            rules=rules,
-            source=source,
-            actor=actor,
-            now=now,
-            chunk_rows=chunk_rows,
-            progress=ticks.put,
-        )
+        return post(engine, frame, file_rows, progress=ticks.put)
     finally:
         engine.dispose()
 
