@@ -442,6 +442,9 @@ def features(
         typer.echo(line)
 
 
+# Both training commands register a version and move ``champion`` only when it wins, unless told not to.
+NoPromote = Annotated[bool, typer.Option("--no-promote", help="Register but never move champion.")]
+
 train_app = typer.Typer(
     help="Train a model, log it to MLflow, register it and promote it when better.", no_args_is_help=True
 )
@@ -502,9 +505,7 @@ def train_churn_command(
             "--truth", help="A simulator output (or its truth/) to measure the gap to the true P(churn) on."
         ),
     ] = None,
-    no_promote: Annotated[
-        bool, typer.Option("--no-promote", help="Register but never move champion.")
-    ] = False,
+    no_promote: NoPromote = False,
 ) -> None:
     """Train the churn model (LightGBM vs recency/frequency rule and BG/NBD), register loyalty-churn."""
     from pathlib import Path
@@ -552,9 +553,7 @@ def train_offers_command(
         ),
     ] = None,
     no_uplift: Annotated[bool, typer.Option("--no-uplift", help="Skip the uplift model.")] = False,
-    no_promote: Annotated[
-        bool, typer.Option("--no-promote", help="Register but never move champion.")
-    ] = False,
+    no_promote: NoPromote = False,
 ) -> None:
     """Train the offer-propensity model (and the uplift model when the log has a control group)."""
     import datetime as dt
