@@ -15,6 +15,7 @@ of them, ``LOYALTY_DATABASE_URL`` points at a per-session temporary file: no tes
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -157,3 +158,30 @@ def db_engine(request: pytest.FixtureRequest) -> Engine:
     fixture = "engine" if request.param == "sqlite" else "pg_engine"
     result: Engine = request.getfixturevalue(fixture)
     return result
+
+
+# --- the shared Starbucks files ----------------------------------------------------------------------------
+STARBUCKS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "starbucks"
+
+
+def starbucks_data() -> Path:
+    """The Starbucks files beside the clone: required in CI, skipped elsewhere when absent."""
+    if not (STARBUCKS / "transcript.json").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"the shared Starbucks data is missing at {STARBUCKS}")
+        pytest.skip(f"the shared Starbucks data is not at {STARBUCKS}")
+    return STARBUCKS
+
+
+def write_starbucks_slice(out: Path, persons: int) -> Path:
+    """Into ``out``: the first ``persons`` profiles, every transcript row of theirs, the whole portfolio."""
+    data = starbucks_data()
+    shutil.copyfile(data / "portfolio.json", out / "portfolio.json")
+    with (data / "profile.json").open() as fh:
+        profile = [next(fh) for _ in range(persons)]
+    (out / "profile.json").write_text("".join(profile))
+    ids = {json.loads(line)["id"] for line in profile}
+    with (data / "transcript.json").open() as fh, (out / "transcript.json").open("w") as dst:
+        # The person id is the first field of every line: no need to decode 300,000 lines to filter them.
+        dst.writelines(line for line in fh if line[12:44] in ids)
+    return out

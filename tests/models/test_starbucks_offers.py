@@ -5,9 +5,6 @@ files."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import shutil
 from pathlib import Path
 
 import lightgbm as lgb
@@ -23,9 +20,9 @@ from models.offer_job import first_cutoff_with_history, train_offers
 from models.training import BoostedClassifier, average_boosters
 from pipelines.frames import LedgerFrames
 from pipelines.starbucks import EPOCH, import_starbucks
+from tests.conftest import write_starbucks_slice
 
 RULES = load_rules(get_settings().rules)
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "starbucks"
 SLICE_PERSONS = 1000
 
 
@@ -104,19 +101,7 @@ def test_first_cutoff_with_history() -> None:
 @pytest.fixture(scope="module")
 def starbucks_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 1,000 profiles, every transcript row of theirs, and the whole portfolio."""
-    if not (DATA / "transcript.json").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"the shared Starbucks data is missing at {DATA}")
-        pytest.skip(f"the shared Starbucks data is not at {DATA}")
-    out = tmp_path_factory.mktemp("starbucks-offers")
-    shutil.copyfile(DATA / "portfolio.json", out / "portfolio.json")
-    with (DATA / "profile.json").open() as fh:
-        profile = [next(fh) for _ in range(SLICE_PERSONS)]
-    (out / "profile.json").write_text("".join(profile))
-    persons = {json.loads(line)["id"] for line in profile}
-    with (DATA / "transcript.json").open() as fh, (out / "transcript.json").open("w") as dst:
-        dst.writelines(line for line in fh if line[12:44] in persons)
-    return out
+    return write_starbucks_slice(tmp_path_factory.mktemp("starbucks-offers"), SLICE_PERSONS)
 
 
 def test_starbucks_split_regrows_without_the_first_send_hour(engine: Engine, starbucks_slice: Path) -> None:

@@ -4,7 +4,6 @@ follow the USD amount at the programme's fx rate, bad rows are reported and the 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections import Counter
 from decimal import Decimal
@@ -31,35 +30,17 @@ from pipelines.starbucks import (
     read_starbucks,
 )
 from serving.cli import app
+from tests.conftest import starbucks_data, write_starbucks_slice
 
 RULES = load_rules(get_settings().rules)
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "starbucks"
 SLICE_PERSONS = 300
 EVENT_NAMES = {"offer received": "sent", "offer viewed": "viewed", "offer completed": "completed"}
-
-
-def _data_dir() -> Path:
-    if not (DATA / "transcript.json").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"the shared Starbucks data is missing at {DATA}")
-        pytest.skip(f"the shared Starbucks data is not at {DATA}")
-    return DATA
 
 
 @pytest.fixture(scope="module")
 def slice_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 300 profiles, every transcript row of theirs, and the whole portfolio."""
-    data = _data_dir()
-    out = tmp_path_factory.mktemp("starbucks-slice")
-    shutil.copyfile(data / "portfolio.json", out / "portfolio.json")
-    with (data / "profile.json").open() as fh:
-        profile = [next(fh) for _ in range(SLICE_PERSONS)]
-    (out / "profile.json").write_text("".join(profile))
-    persons = {json.loads(line)["id"] for line in profile}
-    with (data / "transcript.json").open() as fh, (out / "transcript.json").open("w") as dst:
-        # The person id is the first field of every line: no need to decode 300,000 lines to filter them.
-        dst.writelines(line for line in fh if line[12:44] in persons)
-    return out
+    return write_starbucks_slice(tmp_path_factory.mktemp("starbucks-slice"), SLICE_PERSONS)
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -303,7 +284,7 @@ def test_income_band_edges() -> None:
 
 
 def test_parse_full_files_match_the_readme_counts() -> None:
-    data = read_starbucks(_data_dir())
+    data = read_starbucks(starbucks_data())
     assert data.rows_read == {"portfolio.json": 10, "profile.json": 17000, "transcript.json": 306534}
     assert {name: len(p) for name, p in data.problems.items()} == dict.fromkeys(data.rows_read, 0)
     assert data.transcript.read == {
