@@ -153,6 +153,7 @@ def build_world(root: Path, customers: int, days: int) -> None:
     from models.batch_score import score_all
     from models.churn_job import train_churn
     from models.offer_job import train_offers
+    from models.uplift_job import promote_uplift
     from pipelines.feature_job import run_feature_job
     from pipelines.history import ingest_history
     from pipelines.sim_model import SimConfig
@@ -172,7 +173,11 @@ def build_world(root: Path, customers: int, days: int) -> None:
         ingest_history(engine, root / "history", rules=rules)
         run_feature_job(engine, as_of=config.end_at, rules=rules, out_dir=root / "features")
         train_churn(engine, rules=rules, tracking_uri=uri)
-        train_offers(engine, rules=rules, tracking_uri=uri)  # and the uplift model beside it
+        offers = train_offers(engine, rules=rules, tracking_uri=uri)  # and the uplift model beside it
+        if offers.uplift is not None and offers.uplift.version is not None and not offers.uplift.promoted:
+            # the job's gate withheld it (see models.uplift_job.promotion); the benchmark measures the full
+            # ranking path, uplift included
+            promote_uplift(offers.uplift.version, reason="benchmark: the full ranking path", tracking_uri=uri)
         score_all(
             engine,
             rules=rules,

@@ -21,8 +21,12 @@ the learner estimates) and with the truth's ``uplift`` (completion if sent minus
 not, the contract's column).
 
 The registered model holds two scorers (``treated/`` and ``control/``: booster + ``scorer.json`` each);
-``load_uplift`` returns them. ``champion`` moves when the new model's Qini on this holdout beats the
-current champion's Qini on the same rows.
+``load_uplift`` returns them. Every new version gets the alias ``challenger`` (the latest trained, for
+notebooks and reviews); ``champion``, which the service and batch scoring use, moves only when the new
+model's Qini on this holdout beats both targeting by the propensity model on the same rows and random
+targeting (Qini 0), and then the current champion's Qini on those rows (``promotion``). An uplift model that
+adds nothing over "send to who will complete" would only add noise to the expected values, so without a
+champion the policy uses its propensity formula. ``promote_uplift`` is the deliberate, recorded override.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sqlalchemy import Engine
 
-from loyalty_core.errors import InvalidInput, LoyaltyError, Unavailable
+from loyalty_core.errors import InvalidInput, LoyaltyError, NotFound, Unavailable
 from models.assemble import OfferInputs
 from models.calibration import Calibrator
 from models.job_common import Progress, day, no_progress, use_store
@@ -56,6 +60,7 @@ from pipelines.uplift_labels import has_control, read_decisions, uplift_labels
 log = logging.getLogger(__name__)
 
 UPLIFT_MODEL = "loyalty-offer-uplift"
+CHALLENGER = "challenger"  # alias of the latest registered version, promoted or not
 ARMS = ("treated", "control")
 TARGET = "met"  # the uplift_labels column both arms are compared on (see the module docstring)
 # Small learners: each is evaluated on every eligible (customer, offer) pair in batch scoring. On the
@@ -360,24 +365,14 @@ def log_uplift(
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment_id = ensure_experiment(client, UPLIFT_MODEL, uri)
     champion_version, champion_qini, problem = _champion_qini(client, uri, holdout)
-    new = report.metrics["uplift_qini"]
-    if not promote:
-        decision, reason = False, f"not promoted (promotion disabled; Qini {new:.4f})"
-    elif champion_version is None:
-        decision, reason = True, f"promoted (no champion yet; Qini {new:.4f})"
-    elif champion_qini is None:
-        decision, reason = True, f"promoted (champion v{champion_version} could not be scored: {problem})"
-    elif new > champion_qini:
-        decision, reason = (
-            True,
-            f"promoted (Qini {new:.4f} > champion v{champion_version} {champion_qini:.4f})",
-        )
-    else:
-        decision = False
-        reason = (
-            f"not promoted (Qini {new:.4f} <= champion v{champion_version} {champion_qini:.4f} "
-            "on this holdout)"
-        )
+    decision, reason = promotion(
+        report.metrics["uplift_qini"],
+        report.metrics["uplift_qini_propensity"],
+        promote=promote,
+        champion_version=champion_version,
+        champion_qini=champion_qini,
+        problem=problem,
+    )
     commit, dirty = git_version()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -430,9 +425,73 @@ def log_uplift(
         version = str(info.registered_model_version)
         run_id = run.info.run_id
     client.set_model_version_tag(UPLIFT_MODEL, version, "promotion", reason)
+    client.set_registered_model_alias(UPLIFT_MODEL, CHALLENGER, version)
     if decision:
         client.set_registered_model_alias(UPLIFT_MODEL, CHAMPION, version)
     report.version, report.promoted, report.reason, report.run_id = version, decision, reason, run_id
+
+
+def promotion(
+    qini: float,
+    propensity_qini: float,
+    *,
+    promote: bool,
+    champion_version: str | None,
+    champion_qini: float | None,
+    problem: str | None = None,
+) -> tuple[bool, str]:
+    """Whether a new uplift model becomes champion, and why, from its Qini and the baselines' on its holdout.
+
+    First it must beat what the policy does without it: ranking by propensity, and random targeting (a
+    negative Qini ranks worse than chance). Then it must beat the current champion on the same rows.
+    """
+    if not promote:
+        return False, f"not promoted (promotion disabled; Qini {qini:.4f})"
+    if not qini > max(propensity_qini, 0.0):
+        baseline = (
+            f"ranking by propensity ({propensity_qini:.4f})"
+            if propensity_qini > 0.0
+            else f"random targeting (0; ranking by propensity: {propensity_qini:.4f})"
+        )
+        kept = "" if champion_version is None else f"; champion v{champion_version} stays"
+        return False, (
+            f"not promoted (Qini {qini:.4f} does not beat {baseline} on this holdout: it would add noise to "
+            f"the expected values, which use the propensity formula without an uplift champion{kept})"
+        )
+    if champion_version is None:
+        return True, (
+            f"promoted (no champion yet; Qini {qini:.4f} beats ranking by propensity "
+            f"{propensity_qini:.4f} and random targeting)"
+        )
+    if champion_qini is None:
+        return True, f"promoted (champion v{champion_version} could not be scored: {problem})"
+    if qini > champion_qini:
+        return True, f"promoted (Qini {qini:.4f} > champion v{champion_version} {champion_qini:.4f})"
+    return False, (
+        f"not promoted (Qini {qini:.4f} <= champion v{champion_version} {champion_qini:.4f} on this holdout)"
+    )
+
+
+def promote_uplift(version: str, *, reason: str, tracking_uri: str | None = None) -> None:
+    """Make ``version`` the uplift champion against the job's verdict: the override is a person's decision,
+    so it needs a reason, which is recorded on the version beside the job's own."""
+    from mlflow.exceptions import MlflowException
+
+    from mlflow import MlflowClient
+
+    if not reason.strip():
+        raise InvalidInput("overriding the promotion decision needs a reason", field="reason")
+    uri = resolve_tracking_uri(tracking_uri)
+    prepare_store(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        client.get_model_version(UPLIFT_MODEL, version)
+    except MlflowException as exc:
+        raise NotFound(
+            f"{UPLIFT_MODEL} has no version {version!r} in {uri}", code="unknown_model_version"
+        ) from exc
+    client.set_model_version_tag(UPLIFT_MODEL, version, "promotion.override", reason)
+    client.set_registered_model_alias(UPLIFT_MODEL, CHAMPION, version)
 
 
 def load_uplift(

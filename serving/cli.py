@@ -577,6 +577,19 @@ def train_offers_command(
     )
 
 
+@train_app.command("promote-uplift")
+@cli_errors
+def promote_uplift_command(
+    version: Annotated[str, typer.Argument(help="The loyalty-offer-uplift version to serve.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, recorded on the version.")],
+) -> None:
+    """Make an uplift version champion although the job did not (it must beat ranking by propensity)."""
+    from models.uplift_job import UPLIFT_MODEL, promote_uplift
+
+    promote_uplift(version, reason=reason)
+    typer.echo(f"{UPLIFT_MODEL} v{version} is champion (override: {reason})")
+
+
 @app.command()
 @cli_errors
 def score(

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from loyalty_core.errors import InvalidInput
 from models.evaluation import gap_to_truth
-from models.uplift_job import TARGET, fit_uplift
+from models.uplift_job import TARGET, fit_uplift, promotion
 
 
 def campaign_rows(n: int = 6000, *, seed: int = 3, effect: float = 0.0) -> pd.DataFrame:
@@ -73,3 +73,39 @@ def test_gap_to_truth_compares_on_the_rows_the_truth_covers() -> None:
     assert gap_to_truth(pairs, y, model, truth_pairs, "p_true") == got
     with pytest.raises(InvalidInput, match="does not describe this ledger"):
         gap_to_truth(pairs, y, model, truth_pairs.assign(offer_id="O2"), "p_true")
+
+
+@pytest.mark.parametrize(
+    ("qini", "by_propensity", "champion", "promoted", "says"),
+    [
+        (
+            0.004,
+            0.001,
+            None,
+            True,
+            "promoted (no champion yet; Qini 0.0040 beats ranking by propensity 0.0010",
+        ),
+        (0.0003, 0.0011, None, False, "does not beat ranking by propensity (0.0011)"),
+        (-0.0013, -0.0004, None, False, "does not beat random targeting (0; ranking by propensity: -0.0004)"),
+        (0.002, -0.001, None, True, "promoted (no champion yet"),
+        (0.001, 0.001, None, False, "does not beat ranking by propensity"),  # a tie adds nothing
+        (0.0005, 0.001, ("3", 0.0001), False, "champion v3 stays"),
+        (0.004, 0.001, ("3", 0.005), False, "not promoted (Qini 0.0040 <= champion v3 0.0050"),
+        (0.006, 0.001, ("3", 0.005), True, "promoted (Qini 0.0060 > champion v3 0.0050)"),
+    ],
+)
+def test_an_uplift_model_is_promoted_only_when_it_beats_propensity_chance_and_the_champion(
+    qini: float, by_propensity: float, champion: tuple[str, float] | None, promoted: bool, says: str
+) -> None:
+    version, champion_qini = champion if champion is not None else (None, None)
+    decision, reason = promotion(
+        qini, by_propensity, promote=True, champion_version=version, champion_qini=champion_qini
+    )
+    assert decision is promoted
+    assert says in reason
+
+
+def test_promotion_can_be_switched_off() -> None:
+    decision, reason = promotion(0.5, 0.0, promote=False, champion_version=None, champion_qini=None)
+    assert not decision
+    assert reason.startswith("not promoted (promotion disabled")

@@ -140,6 +140,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     from models.batch_score import score_all
     from models.churn_job import train_churn
     from models.offer_job import train_offers
+    from models.uplift_job import promote_uplift
     from pipelines.feature_job import run_feature_job
     from pipelines.history import ingest_history
     from pipelines.sim_model import SimConfig
@@ -160,7 +161,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         with pytest.MonkeyPatch.context() as mp:
             use_mlflow_store(mp, uri)
             train_churn(engine, rules=rules, tracking_uri=uri)
-            train_offers(engine, rules=rules, tracking_uri=uri)  # with the uplift model beside it
+            offers = train_offers(engine, rules=rules, tracking_uri=uri)  # with the uplift model beside it
+            # The service's uplift path is under test: when the job's gate withheld the champion (it must
+            # beat ranking by propensity on its holdout, rare on a world this small), override it.
+            assert offers.uplift is not None
+            assert offers.uplift.version is not None
+            if not offers.uplift.promoted:
+                promote_uplift(
+                    offers.uplift.version, reason="tests: the service's uplift path", tracking_uri=uri
+                )
             score_all(
                 engine,
                 rules=rules,
