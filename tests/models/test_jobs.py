@@ -41,6 +41,7 @@ from pipelines.history import ingest_history
 from pipelines.sim_model import SimConfig
 from pipelines.simulator import churn_truth, simulate
 from serving.cli import app
+from tests.conftest import uplift_champion as ensure_uplift_champion
 
 pytestmark = pytest.mark.slow
 
@@ -102,13 +103,8 @@ def offers(bank: Bank) -> OfferReport:
 
 @pytest.fixture(scope="module")
 def uplift_champion(bank: Bank, offers: OfferReport) -> str:
-    """The uplift path of batch scoring needs a champion; on a world this small the learner rarely earns
-    one (see ``promotion``), so the tests make it one by the recorded override when the job did not."""
-    assert offers.uplift is not None
-    assert offers.uplift.version is not None
-    if not offers.uplift.promoted:
-        promote_uplift(offers.uplift.version, reason="tests: the uplift path", tracking_uri=bank.store)
-    return str(offers.uplift.version)
+    """Batch scoring's uplift path needs an uplift champion."""
+    return ensure_uplift_champion(offers.uplift, bank.store, "tests: the uplift path")
 
 
 def test_churn_beats_its_baselines_and_logs_what_the_issue_names(bank: Bank, churn: ChurnReport) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, text
 
 from loyalty_core.config import Settings
 from serving.app import create_app
+from tests.conftest import uplift_champion
 
 KEYS = {"core": "test-core-key", "marketing": "test-marketing-key", "admin": "test-admin-key"}
 MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -140,7 +141,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     from models.batch_score import score_all
     from models.churn_job import train_churn
     from models.offer_job import train_offers
-    from models.uplift_job import promote_uplift
     from pipelines.feature_job import run_feature_job
     from pipelines.history import ingest_history
     from pipelines.sim_model import SimConfig
@@ -164,12 +164,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
             offers = train_offers(engine, rules=rules, tracking_uri=uri)  # with the uplift model beside it
             # The service's uplift path is under test: when the job's gate withheld the champion (it must
             # beat ranking by propensity on its holdout, rare on a world this small), override it.
-            assert offers.uplift is not None
-            assert offers.uplift.version is not None
-            if not offers.uplift.promoted:
-                promote_uplift(
-                    offers.uplift.version, reason="tests: the service's uplift path", tracking_uri=uri
-                )
+            uplift_champion(offers.uplift, uri, "tests: the service's uplift path")
             score_all(
                 engine,
                 rules=rules,
