@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     )
     rules: Path = Field(default=DEFAULT_RULES, description="Path of the earning-rules TOML file.")
     max_body_bytes: int = Field(default=64 * 1024, description="Larger request bodies are refused with 413.")
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's own OpenTelemetry spans, metrics and exception logs, for an operator who has "
+        "configured an OpenTelemetry SDK. Off by default: with nothing configured it still asks for the "
+        "providers on every request, about 5 % of a posting's HTTP handling. Prometheus metrics "
+        "(GET /metrics) are always on.",
+    )
     post_batch_max: int = Field(
         default=256,
         ge=1,

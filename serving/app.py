@@ -13,6 +13,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -30,7 +31,15 @@ from serving.routers import admin, decisions, health, ledger, models_admin, offe
 from serving.scoring import ScoringState
 from serving.security import parse_api_keys
 
+if TYPE_CHECKING:  # older FastAPI releases have no telemetry and take the argument as an unused extra
+    from fastapi.telemetry import TelemetryConfig
+
 log = logging.getLogger(__name__)
+
+# FastAPI's built-in OpenTelemetry instrumentation, switched off unless LOYALTY_OPENTELEMETRY asks for it:
+# unconfigured, it looks up three global providers (reading the environment) on every request to find that
+# nobody listens.
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 async def _first_load(scoring: ScoringState, timeout: float) -> None:
@@ -104,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Points ledger and personalised offers for a bank's loyalty programme.",
         lifespan=lifespan,
+        telemetry=None if settings.opentelemetry else TELEMETRY_OFF,
     )
     app.state.settings = settings
     install_error_handlers(app)
