@@ -9,7 +9,9 @@ For SQLite (a temporary file) and PostgreSQL (a database ``loyalty_bench`` creat
   and from 8 threads, for ``--seconds`` each;
 - over HTTP: ``loyalty serve --workers 2`` on 127.0.0.1 driven by ``wrk`` (``apt-get install wrk``) with a Lua
   script that gives every request a unique transaction id, 1 and 8 connections (wrk needs at least one
-  connection per thread, so the 1-connection run uses ``-t1``);
+  connection per thread, so the 1-connection run uses ``-t1``), with the CPU each posting cost the
+  service's processes and PostgreSQL's (from /proc) and how busy all cores were: the budget a throughput
+  target has to fit (C cores at N postings/s leave C / N seconds of CPU per posting, load generator included);
 - bulk ingest: a generated 200,000-row CSV read by ``pipelines.ingest.read_transactions`` and posted by
   ``ingest_frame`` (chunks of 5,000 in one transaction each); on PostgreSQL a second file (new transaction
   ids, the same customers) again with customers split over one process per core (``workers``).
@@ -38,7 +40,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -232,7 +234,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(url: str, log_path: Path) -> Iterator[str]:
+def server(url: str, log_path: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     exe = Path(sys.executable).with_name("loyalty")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "serving.cli"]
@@ -258,7 +260,7 @@ def server(url: str, log_path: Path) -> Iterator[str]:
                     if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                         break
                 time.sleep(0.1)
-            yield base
+            yield base, proc.pid
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)  # graceful: the batcher answers what it holds
@@ -298,6 +300,95 @@ def run_wrk(base: str, script: Path, threads: int, conns: int, seconds: float, r
     if m := re.search(r"Latency\s+(\S+)\s+(\S+)\s+(\S+)", out):
         notes.append(f"latency avg {m.group(1)}, max {m.group(3)}")
     return float(rate.group(1)), "; ".join(notes)
+
+
+# --- where the CPU goes -----------------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def process_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) so far of each process still alive."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None:
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def server_pids(root: int) -> list[int]:
+    """The server's supervisor and every process below it (uvicorn's workers)."""
+    parent = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            parent[int(entry.name)] = int(fields[1])
+    tree, grew = {root}, True
+    while grew:
+        below = {pid for pid, ppid in parent.items() if ppid in tree} - tree
+        tree |= below
+        grew = bool(below)
+    return sorted(tree)
+
+
+def postgres_pids() -> list[int]:
+    """Every process of the local PostgreSQL cluster: backends, WAL writer, checkpointer..."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                out.append(int(entry.name))
+    return out
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs so far, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])
+    return total - idle, total
+
+
+@dataclass(slots=True)
+class CpuSplit:
+    """CPU per posting of the service's processes and of PostgreSQL during one load run, and how busy the
+    machine was: the budget that a target of N postings/s on C cores must fit (C / N seconds per posting)."""
+
+    server: int
+    postgres: bool
+    before: dict[int, float] = field(default_factory=dict)
+    pg_before: dict[int, float] = field(default_factory=dict)
+    busy_before: tuple[float, float] = (0.0, 0.0)
+    began: float = 0.0
+
+    def start(self) -> None:
+        self.began = time.perf_counter()
+        self.before = process_cpu(server_pids(self.server))
+        self.pg_before = process_cpu(postgres_pids()) if self.postgres else {}
+        self.busy_before = machine_busy()
+
+    def note(self, rate: float) -> str:
+        """``rate``: postings/s over the run (wrk's); the CPU is counted from ``start`` until now."""
+        postings = max(rate * (time.perf_counter() - self.began), 1.0)
+
+        def spent(before: dict[int, float], pids: list[int]) -> float:
+            return sum(t - before.get(pid, 0.0) for pid, t in process_cpu(pids).items())
+
+        worker = spent(self.before, server_pids(self.server))
+        parts = [f"service CPU {worker / postings * 1e6:,.0f} us/posting"]
+        if self.postgres:
+            pg = spent(self.pg_before, postgres_pids())
+            parts.append(f"PostgreSQL CPU {pg / postings * 1e6:,.0f} us/posting")
+        busy, total = machine_busy()
+        share = (busy - self.busy_before[0]) / max(total - self.busy_before[1], 1)
+        parts.append(f"all cores {share:.0%} busy")
+        return ", ".join(parts)
 
 
 # --- bulk ingest -------------------------------------------------------------------------------------------
@@ -386,12 +477,16 @@ def main() -> int:
                         )
                     if not args.skip_http:
                         analyze(engine)
-                        with server(url, workdir / f"server-{name}.log") as base:
+                        with server(url, workdir / f"server-{name}.log") as (base, pid):
                             for threads, conns in ((1, 1), (2, 8)):
                                 print(f"{name}: HTTP, wrk -t{threads} -c{conns} ...", file=sys.stderr)
+                                split = CpuSplit(pid, postgres=name == "PostgreSQL")
+                                split.start()
                                 rate, note = run_wrk(
                                     base, script, threads, conns, args.seconds, f"{run}{conns}"
                                 )
+                                spent = split.note(rate)
+                                note = f"{note}; {spent}" if note else spent
                                 rows.append(
                                     Row(
                                         name,
