@@ -12,6 +12,8 @@ For SQLite (a temporary file) and PostgreSQL (a database ``loyalty_bench`` creat
   connection per thread, so the 1-connection run uses ``-t1``), with the CPU each posting cost the
   service's processes and PostgreSQL's (from /proc) and how busy all cores were: the budget a throughput
   target has to fit (C cores at N postings/s leave C / N seconds of CPU per posting, load generator included);
+  and once, for reference, the same server and load with the ledger call replaced by a fixed answer
+  (``ROUTE_ONLY_APP``): what the route itself costs, whatever the ledger does;
 - bulk ingest: a generated 200,000-row CSV read by ``pipelines.ingest.read_transactions`` and posted by
   ``ingest_frame`` (chunks of 5,000 in one transaction each); on PostgreSQL a second file (new transaction
   ids, the same customers) again with customers split over one process per core (``workers``).
@@ -233,16 +235,48 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The service with the posting route's ledger call replaced by a fixed answer: a reference run, like a bare
+# endpoint, that shows what the route itself (API key, validation, response model, metrics) costs per request.
+ROUTE_ONLY_APP = """
+from loyalty_core.ledger import PostingResult
+from serving import batcher
+
+
+async def _fixed_answer(self, txn, *, actor):
+    response = {
+        "transaction_id": txn.transaction_id, "customer_id": txn.customer_id, "points": 1, "multiplier": 1.0,
+        "balance": 1, "status": "posted", "tier": "base", "reason": None,
+    }
+    return PostingResult(txn.transaction_id, response, False)
+
+
+batcher.PostingBatcher.submit = _fixed_answer
+
+from serving.app import create_app  # noqa: E402
+"""
+
+
 @contextlib.contextmanager
-def server(url: str, log_path: Path) -> Iterator[tuple[str, int]]:
+def server(url: str, log_path: Path, *, route_only: bool = False) -> Iterator[tuple[str, int]]:
+    """``loyalty serve --workers 2`` on ``url``; ``route_only``: the same app, uvicorn and worker count, but
+    with ``ROUTE_ONLY_APP``'s fixed answer instead of the ledger."""
     port = free_port()
     exe = Path(sys.executable).with_name("loyalty")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "serving.cli"]
+    cmd += ["serve", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)]
     env = dict(os.environ, LOYALTY_DATABASE_URL=url, LOYALTY_API_KEYS=API_KEYS)
     env.pop("LOYALTY_RULES", None)
+    metrics_dir = None
+    if route_only:
+        (log_path.parent / "route_only_app.py").write_text(ROUTE_ONLY_APP, encoding="utf-8")
+        metrics_dir = Path(tempfile.mkdtemp(prefix="loyalty-metrics-"))  # as `loyalty serve` sets it up
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        cmd = [sys.executable, "-m", "uvicorn", "route_only_app:create_app", "--factory"]
+        cmd += ["--app-dir", str(log_path.parent), "--workers", "2", "--host", "127.0.0.1"]
+        cmd += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
     with log_path.open("ab") as log:
         proc = subprocess.Popen(  # noqa: S603 (our own command line)
-            [*cmd, "serve", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)],
+            cmd,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -270,6 +304,8 @@ def server(url: str, log_path: Path) -> Iterator[tuple[str, int]]:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+            if metrics_dir is not None:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def run_wrk(base: str, script: Path, threads: int, conns: int, seconds: float, run: str) -> tuple[float, str]:
@@ -362,6 +398,7 @@ class CpuSplit:
 
     server: int
     postgres: bool
+    unit: str = "posting"
     before: dict[int, float] = field(default_factory=dict)
     pg_before: dict[int, float] = field(default_factory=dict)
     busy_before: tuple[float, float] = (0.0, 0.0)
@@ -374,17 +411,18 @@ class CpuSplit:
         self.busy_before = machine_busy()
 
     def note(self, rate: float) -> str:
-        """``rate``: postings/s over the run (wrk's); the CPU is counted from ``start`` until now."""
+        """``rate``: postings (``unit``) per second over the run, wrk's figure; the CPU is counted from
+        ``start`` until now."""
         postings = max(rate * (time.perf_counter() - self.began), 1.0)
 
         def spent(before: dict[int, float], pids: list[int]) -> float:
             return sum(t - before.get(pid, 0.0) for pid, t in process_cpu(pids).items())
 
         worker = spent(self.before, server_pids(self.server))
-        parts = [f"service CPU {worker / postings * 1e6:,.0f} us/posting"]
+        parts = [f"service CPU {worker / postings * 1e6:,.0f} us/{self.unit}"]
         if self.postgres:
             pg = spent(self.pg_before, postgres_pids())
-            parts.append(f"PostgreSQL CPU {pg / postings * 1e6:,.0f} us/posting")
+            parts.append(f"PostgreSQL CPU {pg / postings * 1e6:,.0f} us/{self.unit}")
         busy, total = machine_busy()
         share = (busy - self.busy_before[0]) / max(total - self.busy_before[1], 1)
         parts.append(f"all cores {share:.0%} busy")
@@ -494,6 +532,22 @@ def main() -> int:
                                         rate,
                                         "postings/s",
                                         note,
+                                    )
+                                )
+                        if name == "SQLite":  # the route's own cost does not depend on the database
+                            print("HTTP, the route without the ledger ...", file=sys.stderr)
+                            with server(url, workdir / "route-only.log", route_only=True) as (base, pid):
+                                run_wrk(base, script, 2, 8, 2, f"{run}warm")
+                                split = CpuSplit(pid, postgres=False, unit="request")
+                                split.start()
+                                rate, note = run_wrk(base, script, 2, 8, args.seconds, f"{run}route")
+                                rows.append(
+                                    Row(
+                                        "-",
+                                        "HTTP, 2 workers, wrk -t2 -c8, route only (fixed answer, no ledger)",
+                                        rate,
+                                        "requests/s",
+                                        f"{note}; {split.note(rate)}",
                                     )
                                 )
                     print(f"{name}: bulk ingest of {args.ingest_rows:,} rows ...", file=sys.stderr)
