@@ -42,7 +42,7 @@ from scipy import special
 from loyalty_core.errors import InvalidInput
 from loyalty_core.offers import OFFER_KINDS
 from models import offers as offer_cols
-from models.bgnbd import PARAM_NAMES, conditional_expected_purchases, probability_alive
+from models.bgnbd import PARAM_NAMES, customer_outlook
 from pipelines.catalogue import CATEGORIES, CHANNELS, FEATURE_NAMES
 
 BGNBD_UNIT_DAYS = 7.0  # weeks, as in the paper; only the parameters' scale depends on it
@@ -193,15 +193,12 @@ def bgnbd_columns(history: np.ndarray, params: BgnbdParams) -> np.ndarray:
     ok = ~np.isnan(history).any(axis=1)
     if not ok.any():
         return out
-    x, tx, age = history[ok, 0], history[ok, 1], history[ok, 2]
     t = params.horizon_days / BGNBD_UNIT_DAYS
-    p = params.params
-    alive = probability_alive(p, x, tx, age)
+    x, tx, age = history[ok, 0], history[ok, 1], history[ok, 2]
+    alive, expected, quiet = customer_outlook(params.params, t, x, tx, age)
     out[ok, 0] = alive
-    out[ok, 1] = conditional_expected_purchases(p, t, x, tx, age)
-    # P(no purchase in t) = 1 - P(alive) (1 - ((alpha+T)/(alpha+T+t))^(r+x)): cheap, no hypergeometric
-    quiet_if_alive = np.exp(-(p["r"] + x) * np.log1p(t / (p["alpha"] + age)))
-    out[ok, 2] = 1 - alive * (1 - quiet_if_alive)
+    out[ok, 1] = expected
+    out[ok, 2] = quiet
     return out
 
 

@@ -19,6 +19,7 @@ from loyalty_core.errors import InvalidInput
 from models.bgnbd import (
     BetaGeoNBD,
     conditional_expected_purchases,
+    customer_outlook,
     expected_purchases_new_customer,
     log_likelihood,
     probability_alive,
@@ -265,6 +266,18 @@ def test_churn_score_is_one_minus_p_alive_times_chance_of_buying() -> None:
     )
     longer = probability_no_purchase(PAPER, np.array([[4.0], [26.0], [52.0]]), f, tx, T)
     assert (np.diff(longer, axis=0) < 0).all()  # broadcast over horizons, and decreasing in them
+
+
+def test_customer_outlook_is_the_three_predictions_in_one_call() -> None:
+    # what the churn model's BG/NBD columns are computed with on every scoring request
+    sim = simulate_bgnbd(500, 40.0, BANK, 3)
+    f, tx, T = sim["frequency"], sim["recency"], sim["T"]
+    alive, expected, quiet = customer_outlook(BANK, 26, f, tx, T)
+    np.testing.assert_array_equal(alive, probability_alive(BANK, f, tx, T))
+    np.testing.assert_array_equal(expected, conditional_expected_purchases(BANK, 26, f, tx, T))
+    np.testing.assert_allclose(quiet, probability_no_purchase(BANK, 26, f, tx, T), rtol=1e-15)
+    with pytest.raises(InvalidInput, match="recency is larger than T"):
+        customer_outlook(BANK, 26, [1], [50.0], [40.0])
 
 
 # --- summarise ------------------------------------------------------------------------------------------
