@@ -11,7 +11,8 @@ on 127.0.0.1 only, each server with ``--workers`` worker processes and each driv
 warm-up:
 
 - bare: a FastAPI app with one pydantic-validated POST endpoint answering a fixed small JSON, no
-  middleware, no auth (what the framework itself costs per request on this machine);
+  middleware, no auth (what the framework itself costs per request on this machine), and the same endpoint
+  with one ``predict`` of the world's churn booster on a numpy row (what one model call adds);
 - ``POST /v1/score`` of one customer (a random known customer per request) on ``loyalty serve``;
 - ``POST /v1/offers/rank`` (k = 1, random known customer; the decision and the shadow decision are
   logged before the answer), with the frequency caps raised so that every request ranks the whole catalogue
@@ -55,6 +56,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 API_KEYS = "core:bench-core,marketing:bench-marketing,admin:bench-admin"
 BARE_APP = """
+import os
+
+import numpy as np
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,6 +83,19 @@ app = FastAPI()
 @app.post("/score", response_model=Out)
 async def score(body: Body) -> dict:
     return {"scores": [{"customer_id": c, "churn_probability": 0.5} for c in body.customer_ids]}
+
+
+if os.environ.get("BARE_BOOSTER"):
+    import lightgbm as lgb
+
+    BOOSTER = lgb.Booster(model_file=os.environ["BARE_BOOSTER"])
+    ROWS = np.random.default_rng(0).random((1024, BOOSTER.num_feature()))
+
+    @app.post("/score-model", response_model=Out)
+    async def score_model(body: Body) -> dict:
+        row = ROWS[hash(body.customer_ids[0]) % len(ROWS)].reshape(1, -1)
+        p = float(BOOSTER.predict(row, num_threads=1)[0])  # the default, all cores, costs ~7 ms
+        return {"scores": [{"customer_id": c, "churn_probability": p} for c in body.customer_ids]}
 """
 
 WRK_SCRIPT = """
@@ -250,6 +267,14 @@ def _ok(r: httpx.Response) -> bool:
     except ValueError:
         return False
     return not isinstance(body, dict) or body.get("status", "ok") == "ok"
+
+
+def churn_booster(root: Path) -> Path:
+    """The world's churn champion as LightGBM saved it: the bare endpoint's reference model."""
+    found = sorted((root / "mlflow").glob("**/loyalty-churn/**/booster.txt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise RuntimeError(f"no churn booster under {root / 'mlflow'}")
+    return found[-1]
 
 
 def bare_server(workdir: Path, workers: int) -> tuple[list[str], str]:
@@ -477,9 +502,14 @@ def main() -> int:
         common = {"conns": args.connections, "seconds": args.seconds}
 
         cmd, base = bare_server(workdir, args.workers)
-        with process_group(cmd, dict(os.environ), workdir / "bare.log", f"{base}/openapi.json") as pid:
-            script = write_script(workdir / "bare.lua", ids=ids, url_path="/score", kind="score", key="-")
-            runs.append(run_wrk("bare FastAPI endpoint", base, "/score", script, supervisor=pid, **common))
+        bare_env = dict(os.environ, BARE_BOOSTER=str(churn_booster(root)))
+        with process_group(cmd, bare_env, workdir / "bare.log", f"{base}/openapi.json") as pid:
+            for name, url_path in (
+                ("bare FastAPI endpoint", "/score"),
+                ("bare + one LightGBM predict (numpy row)", "/score-model"),
+            ):
+                script = write_script(workdir / "bare.lua", ids=ids, url_path=url_path, kind="score", key="-")
+                runs.append(run_wrk(name, base, url_path, script, supervisor=pid, **common))
 
         env = dict(
             os.environ,
