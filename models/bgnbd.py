@@ -362,8 +362,8 @@ def customer_outlook(
     ``probability_alive``, ``conditional_expected_purchases`` and ``probability_no_purchase``.
 
     The churn model reads all three for every customer it scores: one call validates the histories and
-    computes P(alive) once instead of three times, which on the scoring path's small batches is most of the
-    cost (numpy calls on a dozen rows, not arithmetic).
+    computes P(alive) once, not once per prediction, which on the scoring path's small batches is most of
+    the cost (numpy calls on a dozen rows, not arithmetic).
     """
     r, alpha, a, b = _params(params)
     horizon = _check_horizon(t)
