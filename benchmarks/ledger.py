@@ -49,6 +49,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from procfs import cpu_seconds, descendants, machine_busy, processes_named
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -341,56 +342,6 @@ def run_wrk(base: str, script: Path, threads: int, conns: int, seconds: float, r
 # --- where the CPU goes -----------------------------------------------------------------------------------
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def process_cpu(pids: list[int]) -> dict[int, float]:
-    """CPU seconds (user + system) so far of each process still alive."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for pid in pids:
-        fields = _stat(pid)
-        if fields is not None:
-            out[pid] = (int(fields[11]) + int(fields[12])) / tick
-    return out
-
-
-def server_pids(root: int) -> list[int]:
-    """The server's supervisor and every process below it (uvicorn's workers)."""
-    parent = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            parent[int(entry.name)] = int(fields[1])
-    tree, grew = {root}, True
-    while grew:
-        below = {pid for pid, ppid in parent.items() if ppid in tree} - tree
-        tree |= below
-        grew = bool(below)
-    return sorted(tree)
-
-
-def postgres_pids() -> list[int]:
-    """Every process of the local PostgreSQL cluster: backends, WAL writer, checkpointer..."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError):
-            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
-                out.append(int(entry.name))
-    return out
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs so far, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    total = sum(values[:8])
-    return total - idle, total
-
-
 @dataclass(slots=True)
 class CpuSplit:
     """CPU per posting of the service's processes and of PostgreSQL during one load run, and how busy the
@@ -401,13 +352,15 @@ class CpuSplit:
     unit: str = "posting"
     before: dict[int, float] = field(default_factory=dict)
     pg_before: dict[int, float] = field(default_factory=dict)
-    busy_before: tuple[float, float] = (0.0, 0.0)
+    busy_before: tuple[int, int] = (0, 0)
     began: float = 0.0
 
     def start(self) -> None:
         self.began = time.perf_counter()
-        self.before = process_cpu(server_pids(self.server))
-        self.pg_before = process_cpu(postgres_pids()) if self.postgres else {}
+        self.before = {pid: cpu_seconds(pid) for pid in descendants(self.server)}
+        self.pg_before = (
+            {pid: cpu_seconds(pid) for pid in processes_named("postgres")} if self.postgres else {}
+        )
         self.busy_before = machine_busy()
 
     def note(self, rate: float) -> str:
@@ -416,12 +369,13 @@ class CpuSplit:
         postings = max(rate * (time.perf_counter() - self.began), 1.0)
 
         def spent(before: dict[int, float], pids: list[int]) -> float:
-            return sum(t - before.get(pid, 0.0) for pid, t in process_cpu(pids).items())
+            # a process that started during the run counts from 0, one that ended in it is lost either way
+            return sum(max(cpu_seconds(pid) - before.get(pid, 0.0), 0.0) for pid in pids)
 
-        worker = spent(self.before, server_pids(self.server))
+        worker = spent(self.before, descendants(self.server))
         parts = [f"service CPU {worker / postings * 1e6:,.0f} us/{self.unit}"]
         if self.postgres:
-            pg = spent(self.pg_before, postgres_pids())
+            pg = spent(self.pg_before, processes_named("postgres"))
             parts.append(f"PostgreSQL CPU {pg / postings * 1e6:,.0f} us/{self.unit}")
         busy, total = machine_busy()
         share = (busy - self.busy_before[0]) / max(total - self.busy_before[1], 1)

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from procfs import children, cpu_seconds
 
 # Run as ``python benchmarks/serving.py``, this file's folder comes first on ``sys.path`` and its name would
 # shadow the ``serving`` package (imported below, inside functions): take the folder off the path.
@@ -309,14 +310,6 @@ def loyalty_server(workers: int) -> tuple[list[str], str]:
     )
 
 
-def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
 def worker_pids(supervisor: int) -> list[int]:
     """uvicorn's worker processes (the supervisor's children that are Python, not its resource tracker)."""
     out = []
@@ -326,14 +319,6 @@ def worker_pids(supervisor: int) -> list[int]:
             if b"resource_tracker" not in cmdline:
                 out.append(child)
     return out
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- wrk ---
