@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from loyalty_core.config import REPO_ROOT
@@ -39,3 +40,13 @@ def prepare_store(uri: str) -> None:
     root = artifact_root(uri)
     if root is not None:
         root.parent.mkdir(parents=True, exist_ok=True)
+
+
+def registry_client(tracking_uri: str | None = None) -> tuple[str, Any]:
+    """The store's URI and an ``MlflowClient`` on it for runs and registry alike, its folder ready for
+    writing. MLflow is imported here, on first use, so that importing this module stays cheap."""
+    from mlflow import MlflowClient
+
+    uri = resolve_tracking_uri(tracking_uri)
+    prepare_store(uri)
+    return uri, MlflowClient(tracking_uri=uri, registry_uri=uri)

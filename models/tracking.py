@@ -49,7 +49,7 @@ from models.evaluation import (
     prefixed,
 )
 from models.scorer import CHAMPION, aliased_version, load_champion
-from models.store import artifact_root, prepare_store, resolve_tracking_uri
+from models.store import artifact_root, registry_client, resolve_tracking_uri
 
 if TYPE_CHECKING:
     from models.training import TrainingResult
@@ -268,14 +268,11 @@ def log_training(
     from mlflow.models import infer_signature
 
     import mlflow
-    from mlflow import MlflowClient
     from models.card import model_card
     from models.pyfunc import ARTIFACT_BOOSTER, ARTIFACT_META
 
-    uri = resolve_tracking_uri(tracking_uri)
-    prepare_store(uri)
+    uri, client = registry_client(tracking_uri)
     name = result.task.registered_model
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment_id = ensure_experiment(client, name, uri)
 
     champion = check_champion(client, name, result, uri)

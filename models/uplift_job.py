@@ -49,7 +49,7 @@ from models.assemble import OfferInputs
 from models.calibration import Calibrator
 from models.job_common import Progress, day, no_progress, use_store
 from models.scorer import CHAMPION, META_FILE, Scorer, aliased_version, downloaded
-from models.store import prepare_store, resolve_tracking_uri
+from models.store import registry_client
 from models.uplift import TwoModelUplift, auuc, ipw_weights, qini_coefficient
 from pipelines.catalogue import FEATURE_NAMES
 from pipelines.features import FeatureConfig, compute_features
@@ -357,12 +357,9 @@ def log_uplift(
 ) -> None:
     """A run in the ``loyalty-offer-uplift`` experiment, a new registered version, the alias if better."""
     import mlflow
-    from mlflow import MlflowClient
     from models.tracking import _requirements, ensure_experiment, git_version
 
-    uri = resolve_tracking_uri(tracking_uri)
-    prepare_store(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    uri, client = registry_client(tracking_uri)
     experiment_id = ensure_experiment(client, UPLIFT_MODEL, uri)
     champion_version, champion_qini, problem = _champion_qini(client, uri, holdout)
     decision, reason = promotion(
@@ -477,13 +474,9 @@ def promote_uplift(version: str, *, reason: str, tracking_uri: str | None = None
     so it needs a reason, which is recorded on the version beside the job's own."""
     from mlflow.exceptions import MlflowException
 
-    from mlflow import MlflowClient
-
     if not reason.strip():
         raise InvalidInput("overriding the promotion decision needs a reason", field="reason")
-    uri = resolve_tracking_uri(tracking_uri)
-    prepare_store(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    uri, client = registry_client(tracking_uri)
     try:
         client.get_model_version(UPLIFT_MODEL, version)
     except MlflowException as exc:
