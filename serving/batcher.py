@@ -13,7 +13,9 @@ machine one batch at a time is better (measured in ``benchmarks/ledger.py``): ba
 posting's share of a batch's fixed cost shrinks. Batches touching the same member queue on its row lock,
 taken in id order, so they cannot deadlock. SQLite runs one writer at a time, so there one is in flight.
 
-A waiter is only woken after its batch committed: an acknowledged posting is a durable one.
+A waiter is only woken after its batch committed: an acknowledged posting is a durable one. A batch whose
+transaction fails is posted again one posting per transaction (``serving.microbatch``), so one bad posting
+fails only its own request.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from itertools import groupby
 
 from sqlalchemy import Engine
@@ -122,35 +123,13 @@ class PostingBatcher(MicroBatcher[_Item]):
             # Polling, not wait_for(queue.get()): a timed-out get could drop an item on Python 3.11.
             await asyncio.sleep(0.0002)
 
-    def work(self, batch: Sequence[_Item]) -> list[Outcome | Exception]:
-        """Runs on the batcher thread: the whole batch in one transaction, or one by one if that fails."""
+    def work(self, batch: Sequence[_Item]) -> list[Outcome]:
+        """Runs on the batcher thread: the whole batch in one transaction (a refused row is its outcome).
+
+        Should the transaction itself fail, ``isolated`` posts the items one by one, each in its own."""
         metrics.POSTING_BATCH_SIZE.observe(len(batch))
         now = utcnow()
-        try:
-            return list(
-                in_transaction(self.engine, lambda s: self._post_groups(s, batch, now), defer_writes=True)
-            )
-        except Exception:
-            if len(batch) == 1:
-                raise
-            ids = ", ".join(item.txn.transaction_id for item in batch[:20])
-            log.exception("a batch of %d postings failed; retrying them one by one (%s...)", len(batch), ids)
-        results: list[Outcome | Exception] = []
-        for item in batch:
-            try:
-                results.extend(
-                    in_transaction(
-                        self.engine, partial(self._post_groups, batch=[item], now=now), defer_writes=True
-                    )
-                )
-            except Exception as exc:  # one bad posting must not fail the others
-                log.error(
-                    "posting failed: customer=%s transaction=%s",
-                    item.txn.customer_id,
-                    item.txn.transaction_id,
-                )
-                results.append(exc)
-        return results
+        return in_transaction(self.engine, lambda s: self._post_groups(s, batch, now), defer_writes=True)
 
     def _post_groups(self, session: Session, batch: Sequence[_Item], now: dt.datetime) -> list[Outcome]:
         """One ``post_transactions`` call per actor (the audit trail records who posted), in input order."""

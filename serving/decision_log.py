@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -55,22 +54,10 @@ class DecisionWriter(MicroBatcher[_Item]):
     def size(self, item: _Item) -> int:
         return len(item.rows)
 
-    def work(self, batch: Sequence[_Item]) -> list[Exception | None]:
-        """Runs on the writer thread: the whole batch in one transaction, or one by one if that fails."""
+    def work(self, batch: Sequence[_Item]) -> list[None]:
+        """Runs on the writer thread: the whole batch in one transaction; if it fails, ``isolated`` writes
+        the requests one at a time, so one bad decision fails only its own ranking."""
         rows = [row for item in batch for row in item.rows]
         metrics.DECISION_BATCH_SIZE.observe(len(rows))
-        try:
-            in_transaction(self.engine, lambda s: record_decisions(s, rows))
-            return [None] * len(batch)
-        except Exception:
-            if len(batch) == 1:
-                raise
-            log.exception("a batch of %d decisions failed; writing them one request at a time", len(batch))
-        results: list[Exception | None] = []
-        for item in batch:
-            try:
-                in_transaction(self.engine, partial(record_decisions, rows=item.rows))
-                results.append(None)
-            except Exception as exc:  # one bad decision must not fail the others
-                results.append(exc)
-        return results
+        in_transaction(self.engine, lambda s: record_decisions(s, rows))
+        return [None] * len(batch)

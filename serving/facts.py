@@ -4,7 +4,8 @@ Every ranking reads its customer's live state: four indexed statements, plus a h
 connection from the pool. Concurrent rankings of one worker share that: their customer ids queue here and
 one reader thread fetches all of them with ``IN (...)`` lists, then hands each request its customer's state.
 While one batch is in the database the next one accumulates, so under load the cost per ranking falls, and
-a lone request waits for nobody.
+a lone request waits for nobody. One id the database cannot take fails the shared statement, so the batch
+is then read again customer by customer (``serving.microbatch``): only that ranking fails.
 """
 
 from __future__ import annotations

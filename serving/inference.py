@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from serving import metrics
-from serving.microbatch import MicroBatcher
+from serving.microbatch import MicroBatcher, resolve
 from serving.scoring import Snapshot
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,33 @@ class InferenceBatcher(MicroBatcher[_Job]):
     async def process(self, batch: list[_Job]) -> None:
         metrics.INFERENCE_BATCH_SIZE.observe(sum(len(job.rows) for job in batch))
         for group in _groups(batch):
-            _run(group)
+            live = [job for job in group if not job.future.done()]  # a cancelled request needs no score
+            if live:
+                for job, outcome in zip(live, self.isolated(live), strict=True):
+                    resolve(job.future, outcome)
+
+    def work(self, batch: Sequence[_Job]) -> list[Scores]:
+        """The jobs of one group (one snapshot) in one matrix and one predict call per model."""
+        rows = batch[0].rows if len(batch) == 1 else np.vstack([job.rows for job in batch])
+        scores = score_rows(batch[0].snap, rows, churn=any(job.churn for job in batch))
+        out: list[Scores] = []
+        start = 0
+        for job in batch:
+            stop = start + len(job.rows)
+            part = slice(start, stop)
+            out.append(
+                Scores(
+                    churn=None if scores.churn is None or not job.churn else scores.churn[part],
+                    multiplier=None
+                    if scores.multiplier is None or not job.churn
+                    else scores.multiplier[part],
+                    propensity=scores.propensity[part],
+                    uplift=None if scores.uplift is None else scores.uplift[part],
+                    offer_inputs=scores.offer_inputs[part],
+                )
+            )
+            start = stop
+        return out
 
 
 def _groups(batch: list[_Job]) -> list[list[_Job]]:
@@ -94,30 +121,3 @@ def _groups(batch: list[_Job]) -> list[list[_Job]]:
         key = (id(s.offer_model), id(s.churn), id(s.uplift), id(s.catalogue), id(s.features))
         groups.setdefault(key, []).append(job)
     return list(groups.values())
-
-
-def _run(group: list[_Job]) -> None:
-    live = [job for job in group if not job.future.done()]  # a cancelled request needs no score
-    if not live:
-        return
-    try:
-        rows = live[0].rows if len(live) == 1 else np.vstack([job.rows for job in live])
-        scores = score_rows(live[0].snap, rows, churn=any(job.churn for job in live))
-    except Exception as exc:  # every waiter gets the error; the batcher keeps running
-        for job in live:
-            job.future.set_exception(exc)
-        return
-    start = 0
-    for job in live:
-        stop = start + len(job.rows)
-        part = slice(start, stop)
-        job.future.set_result(
-            Scores(
-                churn=None if scores.churn is None or not job.churn else scores.churn[part],
-                multiplier=None if scores.multiplier is None or not job.churn else scores.multiplier[part],
-                propensity=scores.propensity[part],
-                uplift=None if scores.uplift is None else scores.uplift[part],
-                offer_inputs=scores.offer_inputs[part],
-            )
-        )
-        start = stop

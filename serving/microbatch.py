@@ -6,19 +6,28 @@ with a future and waits; one task per worker process takes the first item and wh
 does the work once for all of them (on threads of its own when it blocks on the database) and hands each
 waiter its own outcome. Under load batches grow by themselves; a lone request waits for nobody.
 
-The rules every batcher keeps, here once: every waiter is woken whatever happens (an error of the batch is
-every item's error), a waiter that went away (client gone, request cancelled) is skipped, and after
-``stop`` a new request gets 503 ``shutting_down`` while everything queued before it is still finished.
+The rules every batcher keeps, here once: every waiter is woken whatever happens, a waiter that went away
+(client gone, request cancelled) is skipped, and after ``stop`` a new request gets 503 ``shutting_down``
+while everything queued before it is still finished.
+
+A batch is a convenience of the server, never the clients' shared fate: when the work of a whole batch
+raises (one customer id the database driver cannot encode, one row the database refuses), the batch is
+redone one item at a time, so each waiter gets its own result or its own error, and a domain error of one
+item (a ``LoyaltyError``) reaches only that item's caller, as its own 4xx. The retry costs nothing while
+batches succeed: it only runs after a failure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
 from loyalty_core.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 
 class _Waiting(Protocol):
@@ -41,8 +50,9 @@ def resolve(future: asyncio.Future[Any], outcome: Any) -> None:
 class MicroBatcher(Generic[ItemT]):
     """Queue, consumer task and worker threads; subclasses say what a batch is and what it does.
 
-    ``work`` (on a worker thread) returns one outcome per item, a value or an exception; ``threads=0``
-    means the work runs on the event loop itself (``process`` is then overridden). ``collect`` decides how
+    ``work`` (on a worker thread) returns one outcome per item, a value or an exception; when it raises, the
+    batch is redone item by item (``isolated``). ``threads=0`` means the work runs on the event loop itself
+    (``process`` is then overridden and calls ``isolated`` itself). ``collect`` decides how
     far a batch reaches; by default it takes what is queued up to ``capacity`` (in ``size`` units).
     """
 
@@ -110,7 +120,7 @@ class MicroBatcher(Generic[ItemT]):
         """Run ``work`` on a worker thread and wake every waiter with its outcome."""
         assert self._executor is not None
         try:
-            outcomes = await asyncio.get_running_loop().run_in_executor(self._executor, self.work, batch)
+            outcomes = await asyncio.get_running_loop().run_in_executor(self._executor, self.isolated, batch)
         except BaseException as exc:  # never leave a waiter hanging, whatever happened
             for item in batch:
                 resolve(
@@ -123,5 +133,36 @@ class MicroBatcher(Generic[ItemT]):
         for item, outcome in zip(batch, outcomes, strict=True):
             resolve(item.future, outcome)
 
+    def isolated(self, batch: Sequence[ItemT]) -> Sequence[Any]:
+        """``work`` on the whole batch; if that raises, ``work`` on each item alone, one outcome per item.
+
+        Nothing is added to a batch that succeeds. After a failure the items are redone in their order, each
+        in its own call (and so, for the database batchers, in its own transaction): the item at fault gets
+        its exception, the others their results, whatever the batch was doing when it failed.
+        """
+        try:
+            return self.work(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                return [exc]
+            # The type only: the message of a database error may hold the values of the batch.
+            log.warning(
+                "%s: a batch of %d failed (%s); redoing its items one by one",
+                self.name,
+                len(batch),
+                type(exc).__name__,
+            )
+        return [self._alone(item) for item in batch]
+
+    def _alone(self, item: ItemT) -> Any:
+        try:
+            (outcome,) = self.work([item])
+        except Exception as exc:
+            return exc
+        return outcome
+
     def work(self, batch: Sequence[ItemT]) -> Sequence[Any]:
+        """One outcome per item of ``batch``, in order: a value, or an exception for that item alone.
+
+        Raising fails the whole call; ``isolated`` then redoes the items one at a time."""
         raise NotImplementedError
