@@ -25,7 +25,12 @@ class Settings(BaseSettings):
         description="Comma-separated scope:key pairs. The defaults are for the local demo only.",
     )
     rules: Path = Field(default=DEFAULT_RULES, description="Path of the earning-rules TOML file.")
-    max_body_bytes: int = Field(default=64 * 1024, description="Larger request bodies are refused with 413.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        description="Larger request bodies are refused with 413. The default holds the largest valid body "
+        "(a /v1/score batch of 1000 ids of 64 characters, each written as JSON escapes: about 770 kB); "
+        "a lower limit refuses some valid requests.",
+    )
     opentelemetry: bool = Field(
         default=False,
         description="FastAPI's own OpenTelemetry spans, metrics and exception logs, for an operator who has "

@@ -37,6 +37,35 @@ def record_decisions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.execute(insert(DECISIONS), list(rows))
 
 
+def offered_decision(
+    session: Session, decision_id: str, offer_id: str, *, customer_id: str | None = None
+) -> Decision:
+    """The served decision that proposed ``offer_id`` (to ``customer_id``, when given), or why not.
+
+    Outcomes (feedback, activations) join to decisions for training and off-policy evaluation; one joined to
+    a decision that does not exist, was a shadow's, went to someone else or never proposed the offer would
+    credit a policy with a choice it did not make.
+    """
+    decision = session.get(Decision, decision_id)
+    if decision is None:
+        raise NotFound(f"unknown decision {decision_id!r}", code="unknown_decision")
+    if customer_id is not None and decision.customer_id != customer_id:
+        raise Conflict(f"decision {decision_id!r} was made for another customer", code="decision_mismatch")
+    if not decision.served:
+        raise Conflict(
+            f"decision {decision_id!r} was a shadow policy's, never served: no outcome can belong to it",
+            code="not_served",
+        )
+    offered = {o.get("offer_id") for o in decision.offers or ()} | {decision.offer_id}
+    if offer_id not in offered:
+        raise InvalidInput(
+            f"offer {offer_id!r} was not part of decision {decision_id!r}",
+            field="offer_id",
+            code="not_offered",
+        )
+    return decision
+
+
 def record_feedback(
     session: Session,
     *,
@@ -51,21 +80,7 @@ def record_feedback(
     check_id(offer_id, "offer_id")
     if event not in FEEDBACK_EVENTS:
         raise InvalidInput(f"event must be one of {', '.join(FEEDBACK_EVENTS)}, got {event!r}", field="event")
-    decision = session.get(Decision, decision_id)
-    if decision is None:
-        raise NotFound(f"unknown decision {decision_id!r}", code="unknown_decision")
-    if not decision.served:
-        raise Conflict(
-            f"decision {decision_id!r} was a shadow policy's, never served: no feedback can belong to it",
-            code="not_served",
-        )
-    offered = {o.get("offer_id") for o in decision.offers or ()} | {decision.offer_id}
-    if offer_id not in offered:
-        raise InvalidInput(
-            f"offer {offer_id!r} was not part of decision {decision_id!r}",
-            field="offer_id",
-            code="not_offered",
-        )
+    decision = offered_decision(session, decision_id, offer_id)
     ext_id = f"feedback:{decision_id}:{offer_id}:{event}"
     inserted = session.execute(
         dialect_insert(session, OFFER_EVENTS).on_conflict_do_nothing().returning(OFFER_EVENTS.c.id),

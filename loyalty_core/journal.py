@@ -17,13 +17,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar, cast
+from decimal import Decimal
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Engine, Table, bindparam, event, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from loyalty_core import bounds
 from loyalty_core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
 from loyalty_core.rules import (
     REWARDS,
@@ -41,8 +42,8 @@ OFFER_EVENTS = cast(Table, OfferEvent.__table__)
 ENTRIES = cast(Table, Entry.__table__)
 LINES = cast(Table, Line.__table__)
 
-MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in the currency's units: anything larger is a caller's bug
-MAX_ID_LEN = 64
+MAX_AMOUNT = bounds.MAX_AMOUNT  # 10^12 in the currency's units: anything larger is a caller's bug
+MAX_ID_LEN = bounds.CUSTOMER_ID_LEN
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 CENT = Decimal("0.01")
 
@@ -54,36 +55,32 @@ def utcnow() -> dt.datetime:
 
 
 def check_id(value: object, name: str, max_len: int = MAX_ID_LEN) -> str:
-    if not isinstance(value, str) or not value.strip():
+    """The ledger's own check of an id (it also serves the importers); the API's schemas apply the same."""
+    if not isinstance(value, str):
         raise InvalidInput(f"{name} must be a non-empty string", field=name)
-    if len(value) > max_len:
-        raise InvalidInput(f"{name} is longer than {max_len} characters", field=name)
-    if not value.isprintable():
-        raise InvalidInput(f"{name} contains control characters", field=name)
+    if (problem := bounds.id_problem(value, max_len)) is not None:
+        raise InvalidInput(f"{name} {problem}", field=name)
     return value
 
 
 def check_amount(value: object, name: str = "amount") -> Decimal:
+    """A positive amount of at most 2 decimals, in the grammar of ``bounds.parse_money`` (no rounding)."""
     try:
-        amount = value if isinstance(value, Decimal) else Decimal(str(value))
-    except (InvalidOperation, ValueError) as exc:
-        raise InvalidInput(f"{name} is not a number: {value!r}", field=name) from exc
-    if not amount.is_finite():
-        raise InvalidInput(f"{name} must be finite", field=name)
+        amount = bounds.parse_money(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} {exc}", field=name) from None
     if amount <= 0:
         raise InvalidInput(f"{name} must be positive, got {amount}", field=name)
     if amount > MAX_AMOUNT:
         raise InvalidInput(f"{name} {amount} is beyond any plausible transaction", field=name)
-    if amount != amount.quantize(CENT):
-        raise InvalidInput(f"{name} has more than 2 decimal places: {amount}", field=name)
     return amount.quantize(CENT)
 
 
 def check_points(points: object, name: str = "points") -> int:
     if isinstance(points, bool) or not isinstance(points, int):
         raise InvalidInput(f"{name} must be a whole number", field=name)
-    if points <= 0 or points > 10**12:
-        raise InvalidInput(f"{name} must be between 1 and 10^12, got {points}", field=name)
+    if points <= 0 or points > bounds.MAX_POINTS:
+        raise InvalidInput(f"{name} must be between 1 and {bounds.MAX_POINTS}, got {points}", field=name)
     return points
 
 
@@ -142,6 +139,45 @@ def in_transaction(
                 raise
             time.sleep(random.uniform(0, 0.002 * (2**attempt)))
     raise AssertionError("unreachable")
+
+
+_REPLAYED = "loyalty.replayed"
+
+
+def mark_replayed(session: Session) -> None:
+    """Note that this transaction answered from what an earlier request recorded, not from new work.
+
+    Callers must be able to tell a replay from a first answer (``Idempotent-Replayed``), whichever operation
+    answered: ``replay`` marks every stored-entry answer; operations idempotent in other ways (an activation
+    asked for again) call this themselves.
+    """
+    session.info[_REPLAYED] = True
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    """What ``run_write`` returns: the work's result, and whether it was a replay of an earlier request."""
+
+    value: T
+    replayed: bool
+
+
+def run_write(engine: Engine, work: Callable[[Session], T], **options: Any) -> Outcome[T]:
+    """``in_transaction`` that also reports whether the answer was a replay (see ``mark_replayed``).
+
+    Only the attempt that committed counts: each attempt has a fresh session, so a retry that turned a first
+    write into a replay of the race's winner reports the replay.
+    """
+    replayed = False
+
+    def tracked(session: Session) -> T:
+        nonlocal replayed
+        result = work(session)
+        replayed = bool(session.info.get(_REPLAYED, False))
+        return result
+
+    value = in_transaction(engine, tracked, **options)
+    return Outcome(value, replayed)
 
 
 @dataclass(slots=True)
@@ -333,6 +369,7 @@ def replay(session: Session, kind: str, ext_id: str, req_hash: str) -> dict[str,
             f"{kind} id {ext_id!r} was already used with a different request body",
             code="idempotency_conflict",
         )
+    mark_replayed(session)
     return dict(row.response)
 
 

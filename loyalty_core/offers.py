@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from loyalty_core import bounds
+from loyalty_core.decisions import offered_decision
 from loyalty_core.errors import Conflict, InvalidInput, NotFound
 from loyalty_core.journal import (
     OFFER_EVENTS,
     check_id,
     funnel_event,
     lock_one,
+    mark_replayed,
     utcnow,
 )
 from loyalty_core.rules import (
@@ -24,6 +28,7 @@ from loyalty_core.schema import Activation, Member, Offer
 from loyalty_core.statements import activation_view, customer_tier
 
 OFFER_KINDS = ("multiplier", "bonus_points", "cashback", "informational")
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def list_offers(session: Session, *, active_only: bool = False) -> list[Offer]:
@@ -34,38 +39,110 @@ def list_offers(session: Session, *, active_only: bool = False) -> list[Offer]:
     return list(session.scalars(q))
 
 
-def upsert_offer(session: Session, spec: dict[str, Any], *, now: dt.datetime | None = None) -> Offer:
-    """Create or replace an offer of the catalogue (activations keep pointing at it by id)."""
+def _text(spec: dict[str, Any], name: str, max_len: int) -> str | None:
+    """An optional text field of an offer that fits its column and any backend (no NUL)."""
+    value = spec.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise InvalidInput(f"{name} must be a string of at most {max_len} characters", field=name)
+    if (problem := bounds.text_problem(value)) is not None:
+        raise InvalidInput(f"{name} {problem}", field=name)
+    return value
+
+
+def _labels(spec: dict[str, Any], name: str, max_len: int) -> list[str] | None:
+    values = spec.get(name)
+    if values is None:
+        return None
+    if not isinstance(values, list | tuple):
+        raise InvalidInput(f"{name} must be a list of strings", field=name)
+    return [v for v in (_text({name: v}, name, max_len) for v in values) if v is not None]
+
+
+def _money(spec: dict[str, Any], name: str, default: Decimal | None) -> Decimal | None:
+    value = spec.get(name)
+    if value is None:
+        return default
+    try:
+        amount = bounds.parse_money(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} {exc}", field=name) from None
+    if not 0 <= amount <= bounds.MAX_AMOUNT:
+        raise InvalidInput(f"{name} must be between 0 and {bounds.MAX_AMOUNT}", field=name)
+    return amount
+
+
+def upsert_offer(
+    session: Session, spec: dict[str, Any], *, now: dt.datetime | None = None, rules: Rules | None = None
+) -> Offer:
+    """Create or replace an offer of the catalogue (activations keep pointing at it by id).
+
+    Every field is checked against its column (``bounds``), whoever calls: the API and the importers.
+    With ``rules``, ``min_tier`` must be one of their tiers: an unknown tier matches no member's tier, and
+    eligibility would then treat the offer as open to everyone.
+    """
     now = now or utcnow()
-    oid = check_id(spec.get("id"), "id")
+    oid = check_id(spec.get("id"), "id", bounds.OFFER_ID_LEN)
     kind = spec.get("kind")
     if kind not in OFFER_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(OFFER_KINDS)}, got {kind!r}", field="kind")
     duration = spec.get("duration_days")
-    if not isinstance(duration, int) or not 1 <= duration <= 366:
+    if isinstance(duration, bool) or not isinstance(duration, int):
+        duration = None
+    if duration is None or not 1 <= duration <= bounds.DURATION_DAYS_MAX:
         raise InvalidInput(
-            "duration_days must be a whole number of days between 1 and 366", field="duration_days"
+            f"duration_days must be a whole number of days between 1 and {bounds.DURATION_DAYS_MAX}",
+            field="duration_days",
         )
-    multiplier = Decimal(str(spec.get("multiplier", 1)))
-    if kind == "multiplier" and not Decimal(1) <= multiplier <= Decimal(10):
-        raise InvalidInput("multiplier must be between 1 and 10", field="multiplier")
+    try:
+        multiplier = bounds.parse_decimal(
+            spec.get("multiplier", 1), pattern=bounds.MULTIPLIER_PATTERN, places=bounds.MULTIPLIER_PLACES
+        )
+    except ValueError as exc:
+        raise InvalidInput(f"multiplier {exc}", field="multiplier") from None
+    if not Decimal(1) <= multiplier <= bounds.MULTIPLIER_MAX:
+        raise InvalidInput(f"multiplier must be between 1 and {bounds.MULTIPLIER_MAX}", field="multiplier")
+    bonus = spec.get("bonus_points", 0)
+    if isinstance(bonus, numbers.Integral) and not isinstance(bonus, bool):
+        bonus = int(bonus)  # numpy's integers too (importers read frames)
+    if not isinstance(bonus, int) or not 0 <= bonus <= bounds.BONUS_POINTS_MAX:
+        raise InvalidInput(
+            f"bonus_points must be a whole number from 0 to {bounds.BONUS_POINTS_MAX}", field="bonus_points"
+        )
+    min_tier = _text(spec, "min_tier", bounds.TIER_LEN)
+    if rules is not None and min_tier is not None:
+        tiers = [t.name for t in rules.tiers]
+        if min_tier not in tiers:
+            raise InvalidInput(
+                f"min_tier must be one of the rules' tiers ({', '.join(tiers)}), got {min_tier!r}",
+                field="min_tier",
+                code="unknown_tier",
+            )
+    name = _text(spec, "name", bounds.OFFER_NAME_LEN)
     offer = session.get(Offer, oid) or Offer(id=oid, created_at=now)
-    offer.name = str(spec.get("name") or oid)
+    offer.name = name or oid
     offer.kind = kind
     offer.multiplier = multiplier
-    offer.bonus_points = int(spec.get("bonus_points", 0))
-    offer.threshold = Decimal(str(spec["threshold"])) if spec.get("threshold") is not None else None
-    offer.categories = spec.get("categories")
-    offer.txn_types = spec.get("txn_types")
-    offer.channels = spec.get("channels")
+    offer.bonus_points = bonus
+    offer.threshold = _money(spec, "threshold", None)
+    offer.categories = _labels(spec, "categories", bounds.CATEGORY_LEN)
+    offer.txn_types = _labels(spec, "txn_types", bounds.CATEGORY_LEN)
+    offer.channels = _labels(spec, "channels", bounds.CHANNEL_LEN)
     offer.duration_days = duration
-    offer.cost = Decimal(str(spec.get("cost", 0)))
-    offer.value = Decimal(str(spec.get("value", 0)))
-    offer.min_tier = spec.get("min_tier")
+    offer.cost = _money(spec, "cost", Decimal(0)) or Decimal(0)
+    offer.value = _money(spec, "value", Decimal(0)) or Decimal(0)
+    offer.min_tier = min_tier
     offer.active = bool(spec.get("active", True))
     session.add(offer)
     session.flush()
     return offer
+
+
+def activation_ext_id(offer_id: str, member_id: str, at: dt.datetime) -> str:
+    """The activation's unique key, with the instant in microseconds since 1970 (16 digits, where an ISO
+    timestamp takes 32), so that the longest offer and customer ids still fit ``activations.ext_id``."""
+    return f"{offer_id}:{member_id}:{(at - EPOCH) // dt.timedelta(microseconds=1)}"
 
 
 def activate_offer(
@@ -77,12 +154,19 @@ def activate_offer(
     rules: Rules,
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Switch an offer on for a customer. Asking again while it is active returns the same activation."""
+    """Switch an offer on for a customer. Asking again while it is active returns the same activation.
+
+    A ``decision_id`` must be a served decision of this customer that proposed this offer (see
+    ``decisions.offered_decision``): the activation's funnel event joins it in the decision log.
+    """
     now = now or utcnow()
     check_id(customer_id, "customer_id")
     offer = session.get(Offer, offer_id)
     if offer is None:
         raise NotFound(f"unknown offer {offer_id!r}", code="unknown_offer")
+    if decision_id is not None:
+        check_id(decision_id, "decision_id", bounds.DECISION_ID_LEN)
+        offered_decision(session, decision_id, offer_id, customer_id=customer_id)
     if not offer.active:
         raise Conflict(f"offer {offer_id!r} is withdrawn", code="offer_inactive")
     m = lock_one(session, customer_id, create=True, now=now)
@@ -98,9 +182,11 @@ def activate_offer(
         .where(Activation.member_id == m.id, Activation.offer_id == offer_id, Activation.expires_at > now)
         .order_by(Activation.id.desc())
     ).scalar()
-    if current is None:
+    if current is not None:
+        mark_replayed(session)
+    else:
         current = Activation(
-            ext_id=f"{offer_id}:{m.id}:{now.isoformat()}",
+            ext_id=activation_ext_id(offer_id, m.id, now),
             offer_id=offer_id,
             member_id=m.id,
             decision_id=decision_id,

@@ -7,14 +7,16 @@ generator that FastAPI runs in its thread pool next to the plain ``def`` endpoin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from loyalty_core import bounds
 from loyalty_core.config import Settings
 from loyalty_core.rules import Rules
 from serving.batcher import PostingBatcher
@@ -22,7 +24,7 @@ from serving.decision_log import DecisionWriter
 from serving.facts import FactsReader
 from serving.inference import InferenceBatcher
 from serving.scoring import ScoringState
-from serving.security import Caller, require_scope
+from serving.security import Caller, api_key_header, require_scope
 
 
 async def get_settings(request: Request) -> Settings:
@@ -80,7 +82,41 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ScoringDep = Annotated[ScoringState, Depends(get_scoring)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 
-CoreCaller = Annotated[Caller, Depends(require_scope("core"))]
-MarketingCaller = Annotated[Caller, Depends(require_scope("marketing"))]
-ReaderCaller = Annotated[Caller, Depends(require_scope("core", "marketing"))]
-AdminCaller = Annotated[Caller, Depends(require_scope("admin"))]
+
+def refuse_unstorable_parameters(request: Request) -> None:
+    """422 for a path or query value holding NUL or another control character, on every route.
+
+    Path and query strings reach the database as lookups (``GET /v1/customers/c%00``), and PostgreSQL text
+    cannot hold NUL: without this the request would end in a 500 there. The typed parameters say the same
+    in the OpenAPI document; this check holds for every parameter, typed or not, of every route with a caller.
+    """
+    errors = [
+        {"type": "value_error", "loc": (where, name), "msg": problem, "input": None}
+        for where, items in (
+            ("path", request.path_params.items()),
+            ("query", request.query_params.multi_items()),
+        )
+        for name, value in items
+        if isinstance(value, str) and (problem := bounds.text_problem(value)) is not None
+    ]
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def caller_with_scope(*scopes: str) -> Callable[[Request, str | None], Awaitable[Caller]]:
+    """``security.require_scope`` plus ``refuse_unstorable_parameters``, in one dependency (each costs)."""
+    check_scope = require_scope(*scopes)
+
+    async def dependency(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> Caller:
+        caller = await check_scope(request, key)
+        if request.scope.get("path_params") or request.scope.get("query_string"):
+            refuse_unstorable_parameters(request)
+        return caller
+
+    return dependency
+
+
+CoreCaller = Annotated[Caller, Depends(caller_with_scope("core"))]
+MarketingCaller = Annotated[Caller, Depends(caller_with_scope("marketing"))]
+ReaderCaller = Annotated[Caller, Depends(caller_with_scope("core", "marketing"))]
+AdminCaller = Annotated[Caller, Depends(caller_with_scope("admin"))]

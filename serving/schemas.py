@@ -6,6 +6,10 @@ numeric strings for point counts, NaN/infinity, more than two decimals and times
 all refused with 422 naming the field. The ledger validates again (it also serves the bulk importer); these
 models exist so that the refusal happens before a request costs a database round trip, and so that the
 OpenAPI document tells callers the rules.
+
+Every limit comes from ``loyalty_core.bounds``, which reads it from the table the field lands in: a field
+that allowed more than its column would be a 500 on PostgreSQL. Every string refuses control characters
+(PostgreSQL text cannot hold NUL); amounts follow one strict grammar (``bounds.parse_decimal``).
 """
 
 from __future__ import annotations
@@ -23,28 +27,99 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
-MAX_AMOUNT = Decimal("1000000000000")
-MAX_POINTS = 10**12
+from loyalty_core import bounds
 
-Id64 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
-Id128 = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
+MAX_AMOUNT = bounds.MAX_AMOUNT
+MAX_POINTS = bounds.MAX_POINTS
+MAX_LIST = 100  # categories, channels... of one offer: a catalogue entry, not a data dump
+
+
+def _storable(value: str) -> str:
+    if (problem := bounds.text_problem(value)) is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _id_checker(max_length: int) -> AfterValidator:
+    """The ledger's ``check_id`` rule (printable, not blank), so the API refuses what the ledger would."""
+
+    def check(value: str) -> str:
+        if (problem := bounds.id_problem(value, max_length)) is not None:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+def _length(max_length: int, min_length: int = 1) -> StringConstraints:
+    return StringConstraints(strict=True, min_length=min_length, max_length=max_length)
+
+
+# Shown in the OpenAPI document; the validators say it in words ("must not contain control characters").
+_NO_CONTROL = Field(json_schema_extra={"pattern": bounds.NO_CONTROL_PATTERN})
+_STORABLE = AfterValidator(_storable)
+
+
+def _decimal(places: int, pattern: str) -> Any:
+    def parse(value: Any) -> Any:
+        return bounds.parse_decimal(value, pattern=pattern, places=places)
+
+    return parse
+
+
+def _decimal_schema(pattern: str, **number: Any) -> dict[str, Any]:
+    return {"anyOf": [{"type": "number", **number}, {"type": "string", "pattern": pattern}]}
+
+
+CustomerId = Annotated[str, _length(bounds.CUSTOMER_ID_LEN), _id_checker(bounds.CUSTOMER_ID_LEN), _NO_CONTROL]
+OfferId = Annotated[str, _length(bounds.OFFER_ID_LEN), _id_checker(bounds.OFFER_ID_LEN), _NO_CONTROL]
+DecisionId = Annotated[str, _length(bounds.DECISION_ID_LEN), _id_checker(bounds.DECISION_ID_LEN), _NO_CONTROL]
+# The caller's idempotency ids: transactions, redemptions, reversals, holds, activities.
+ExtId = Annotated[str, _length(bounds.EXT_ID_LEN), _id_checker(bounds.EXT_ID_LEN), _NO_CONTROL]
+_AMOUNT_DOC = (
+    "In the currency's units, at most 2 decimals: a JSON number, or a string of ASCII digits with an "
+    "optional point and one or two decimals (no sign, exponent, separator or space)."
+)
 Amount = Annotated[
     Decimal,
-    Field(
-        gt=0,
-        le=MAX_AMOUNT,
-        decimal_places=2,
-        allow_inf_nan=False,
-        description="In the currency's units, at most 2 decimals; a JSON number or a decimal string.",
-        examples=["1500.00"],
+    BeforeValidator(_decimal(bounds.AMOUNT_PLACES, bounds.AMOUNT_PATTERN)),
+    Field(gt=0, le=MAX_AMOUNT, decimal_places=bounds.AMOUNT_PLACES, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            **_decimal_schema(bounds.AMOUNT_PATTERN, exclusiveMinimum=0, maximum=int(MAX_AMOUNT)),
+            "description": _AMOUNT_DOC,
+            "examples": ["1500.00"],
+        }
     ),
+]
+# Money that may be zero: an offer's cost and value, a campaign's budget.
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_decimal(bounds.AMOUNT_PLACES, bounds.AMOUNT_PATTERN)),
+    Field(ge=0, le=MAX_AMOUNT, decimal_places=bounds.AMOUNT_PLACES, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            **_decimal_schema(bounds.AMOUNT_PATTERN, minimum=0, maximum=int(MAX_AMOUNT)),
+            "description": _AMOUNT_DOC,
+        }
+    ),
+]
+Multiplier = Annotated[
+    Decimal,
+    BeforeValidator(_decimal(bounds.MULTIPLIER_PLACES, bounds.MULTIPLIER_PATTERN)),
+    Field(ge=1, le=bounds.MULTIPLIER_MAX, decimal_places=bounds.MULTIPLIER_PLACES, allow_inf_nan=False),
+    WithJsonSchema(_decimal_schema(bounds.MULTIPLIER_PATTERN, minimum=1, maximum=int(bounds.MULTIPLIER_MAX))),
 ]
 Points = Annotated[int, Field(strict=True, gt=0, le=MAX_POINTS, description="Whole points.")]
 TxnType = Literal["purchase", "bill_payment", "transfer"]
 Reward = Literal["cashback", "discount", "gift", "charity"]
-Label = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=32)]
+Label = Annotated[str, _length(bounds.LABEL_LEN), _STORABLE, _NO_CONTROL]
+Category = Annotated[str, _length(bounds.CATEGORY_LEN), _STORABLE, _NO_CONTROL]
+Tier = Annotated[str, _length(bounds.TIER_LEN), _STORABLE, _NO_CONTROL]
+OfferName = Annotated[str, _length(bounds.OFFER_NAME_LEN, 0), _STORABLE, _NO_CONTROL]
 
 
 def _iso_text(value: Any) -> Any:
@@ -69,8 +144,7 @@ def _representable(value: dt.datetime) -> dt.datetime:
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_representable)]
-# The ledger's ``entries.channel`` column holds 16 characters.
-Channel = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=16)]
+Channel = Annotated[str, _length(bounds.CHANNEL_LEN), _STORABLE, _NO_CONTROL]
 
 
 class Strict(BaseModel):
@@ -81,37 +155,37 @@ class Strict(BaseModel):
 
 
 class TransactionBody(Strict):
-    transaction_id: Id128
-    customer_id: Id64
+    transaction_id: ExtId
+    customer_id: CustomerId
     type: TxnType
     amount: Amount
     occurred_at: Timestamp = Field(description="ISO 8601 with an offset, e.g. 2024-05-01T10:00:00+03:00.")
-    category: Label | None = None
+    category: Category | None = None
     channel: Channel | None = None
     currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$")] | None = None
 
 
 class ReversalBody(Strict):
-    reversal_id: Id128
+    reversal_id: ExtId
     amount: Amount | None = Field(default=None, description="Refunded amount; omit for a full reversal.")
 
 
 class RedemptionBody(Strict):
-    redemption_id: Id128
-    customer_id: Id64
+    redemption_id: ExtId
+    customer_id: CustomerId
     points: Points
     reward: Reward
 
 
 class ActivityBody(Strict):
-    activity_id: Id128
-    customer_id: Id64
+    activity_id: ExtId
+    customer_id: CustomerId
     kind: Label = Field(description="One of the rules file's activities (social, referral, survey...).")
 
 
 class HoldBody(Strict):
-    hold_id: Id128
-    customer_id: Id64
+    hold_id: ExtId
+    customer_id: CustomerId
     points: Points
     reward: Reward
     timeout_seconds: Annotated[int, Field(strict=True, ge=1, le=86400)] | None = Field(
@@ -120,25 +194,29 @@ class HoldBody(Strict):
 
 
 class ActivationBody(Strict):
-    customer_id: Id64
-    decision_id: Id64 | None = Field(
-        default=None, description="The ranking decision that proposed the offer."
+    customer_id: CustomerId
+    decision_id: DecisionId | None = Field(
+        default=None,
+        description="The decision (ranking or campaign) that proposed the offer to this customer; it must "
+        "exist, be served, belong to the customer and include the offer.",
     )
 
 
 class OfferBody(Strict):
-    name: Annotated[str, StringConstraints(strict=True, max_length=200)] | None = None
+    name: OfferName | None = None
     kind: Literal["multiplier", "bonus_points", "cashback", "informational"]
-    multiplier: Annotated[Decimal, Field(ge=1, le=10, decimal_places=4, allow_inf_nan=False)] = Decimal(1)
-    bonus_points: Annotated[int, Field(strict=True, ge=0, le=MAX_POINTS)] = 0
+    multiplier: Multiplier = Decimal(1)
+    bonus_points: Annotated[int, Field(strict=True, ge=0, le=bounds.BONUS_POINTS_MAX)] = 0
     threshold: Amount | None = None
-    categories: list[Label] | None = None
-    txn_types: list[TxnType] | None = None
-    channels: list[Channel] | None = None
-    duration_days: Annotated[int, Field(strict=True, ge=1, le=366)]
-    cost: Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)] = Decimal(0)
-    value: Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)] = Decimal(0)
-    min_tier: Label | None = None
+    categories: Annotated[list[Category], Field(max_length=MAX_LIST)] | None = None
+    txn_types: Annotated[list[TxnType], Field(max_length=MAX_LIST)] | None = None
+    channels: Annotated[list[Channel], Field(max_length=MAX_LIST)] | None = None
+    duration_days: Annotated[int, Field(strict=True, ge=1, le=bounds.DURATION_DAYS_MAX)]
+    cost: Money = Decimal(0)
+    value: Money = Decimal(0)
+    min_tier: Tier | None = Field(
+        default=None, description="One of the rules file's tiers (base, silver, gold...); null: open to all."
+    )
     active: Annotated[bool, Field(strict=True)] = True
 
 
@@ -269,8 +347,8 @@ class HealthOut(BaseModel):
 
 
 class FeedbackBody(Strict):
-    decision_id: Id64
-    offer_id: Id64
+    decision_id: DecisionId
+    offer_id: OfferId
     event: Literal["shown", "viewed", "accepted", "completed"]
 
 
@@ -292,7 +370,7 @@ Probability = Annotated[float, Field(ge=0, le=1)]
 
 
 class ScoreBody(Strict):
-    customer_ids: list[Id64] = Field(
+    customer_ids: list[CustomerId] = Field(
         min_length=1,
         max_length=MAX_SCORE_BATCH,
         description=f"1 to {MAX_SCORE_BATCH} customers, scored in one model call; answers keep this order.",
@@ -326,7 +404,7 @@ class ScoreOut(BaseModel):
 
 
 class RankBody(Strict):
-    customer_id: Id64
+    customer_id: CustomerId
     k: Annotated[int, Field(strict=True, ge=1, le=MAX_SLATE)] = Field(
         default=1, description="Offers wanted; fewer come back when fewer are eligible or the caps are near."
     )
@@ -364,9 +442,9 @@ class RankOut(BaseModel):
 
 
 class CampaignBody(Strict):
-    offer_id: Id64
-    budget: Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False)] | None = (
-        Field(default=None, description="Most expected cost (RUB, completions x the offer's cost) to spend.")
+    offer_id: OfferId
+    budget: Money | None = Field(
+        default=None, description="Most expected cost (RUB, completions x the offer's cost) to spend."
     )
     limit: Annotated[int, Field(strict=True, ge=1, le=MAX_CAMPAIGN)] = Field(
         default=1000, description="Most customers to target."

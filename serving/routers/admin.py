@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
-from loyalty_core import journal, reversals
+from loyalty_core import reversals
+from serving.contract import write
 from serving.deps import AdminCaller, EngineDep, RulesDep
 from serving.schemas import ReviewOut
 
@@ -17,11 +18,12 @@ TransactionId = Annotated[str, Path(min_length=1, max_length=128)]
 
 @router.post("/postings/{transaction_id}/release", response_model=ReviewOut)
 def release_posting(
-    caller: AdminCaller, transaction_id: TransactionId, engine: EngineDep, rules: RulesDep
+    caller: AdminCaller, transaction_id: TransactionId, engine: EngineDep, rules: RulesDep, response: Response
 ) -> dict[str, Any]:
     """Credit a held posting's points as of now; 409 ``not_held`` for a posting that was never held."""
-    return journal.in_transaction(
+    return write(
         engine,
+        response,
         lambda s: reversals.review_held(
             s, transaction_id=transaction_id, approve=True, rules=rules, actor=caller.actor
         ),
@@ -30,11 +32,12 @@ def release_posting(
 
 @router.post("/postings/{transaction_id}/reject", response_model=ReviewOut)
 def reject_posting(
-    caller: AdminCaller, transaction_id: TransactionId, engine: EngineDep, rules: RulesDep
+    caller: AdminCaller, transaction_id: TransactionId, engine: EngineDep, rules: RulesDep, response: Response
 ) -> dict[str, Any]:
     """Confirm that a held posting earns nothing; it stays in the journal as rejected."""
-    return journal.in_transaction(
+    return write(
         engine,
+        response,
         lambda s: reversals.review_held(
             s, transaction_id=transaction_id, approve=False, rules=rules, actor=caller.actor
         ),

@@ -11,16 +11,17 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from loyalty_core import decisions, journal
 from loyalty_core.journal import utcnow
+from serving.contract import REPLAYED_HEADER, ExactJSONRoute
 from serving.deps import EngineDep, MarketingCaller, ReaderCaller, ServicesDep
 from serving.ranking import plan_campaign, rank_customer
 from serving.schemas import CampaignBody, CampaignOut, FeedbackBody, FeedbackOut, RankBody, RankOut
 
-router = APIRouter(prefix="/v1", tags=["decisions"])
+router = APIRouter(prefix="/v1", tags=["decisions"], route_class=ExactJSONRoute)
 
 
 @router.post("/offers/rank", response_model=RankOut)
@@ -85,11 +86,19 @@ async def plan_campaign_route(
 
 
 @router.post("/feedback", response_model=FeedbackOut)
-def feedback(caller: ReaderCaller, body: FeedbackBody, engine: EngineDep) -> dict[str, Any]:
-    """Join an event (shown, viewed, accepted, completed) back to its decision; repeats change nothing."""
-    return journal.in_transaction(
+def feedback(
+    caller: ReaderCaller, body: FeedbackBody, engine: EngineDep, response: Response
+) -> dict[str, Any]:
+    """Join an event (shown, viewed, accepted, completed) back to its decision; repeats change nothing.
+
+    A repeat answers ``replayed: true`` with the header ``Idempotent-Replayed: true``, like every replay.
+    """
+    answer = journal.in_transaction(
         engine,
         lambda s: decisions.record_feedback(
             s, decision_id=body.decision_id, offer_id=body.offer_id, event=body.event
         ),
     )
+    if answer["replayed"]:
+        response.headers[REPLAYED_HEADER] = "true"
+    return answer

@@ -1,8 +1,9 @@
 """Points: postings, reversals, redemptions, holds, activities and what a customer holds.
 
 Postings go through the group-commit batcher (they are the bulk of the traffic); everything else is a plain
-``def`` endpoint running one ``journal.in_transaction`` call, whose retries settle the races between
-concurrent requests for the same customer. Every call records the caller's scope as the ledger actor.
+``def`` endpoint running one ``journal.in_transaction`` call (through ``contract.write``, which marks replayed
+answers), whose retries settle the races between concurrent requests for the same customer. Every call
+records the caller's scope as the ledger actor.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from loyalty_core import activities, journal, ledger, reversals, spending, statements
+from loyalty_core import activities, ledger, reversals, spending, statements
 from loyalty_core.errors import LoyaltyError
 from serving import metrics
+from serving.contract import ExactJSONRoute, write
 from serving.deps import BatcherDep, CoreCaller, EngineDep, ReaderCaller, RulesDep, SessionDep
 from serving.schemas import (
     ActivityBody,
     ActivityOut,
     BalanceOut,
+    CustomerId,
     CustomerOut,
+    ExtId,
     HoldBody,
     HoldOut,
     PostingOut,
@@ -33,11 +37,11 @@ from serving.schemas import (
 )
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1", tags=["ledger"])
+router = APIRouter(prefix="/v1", tags=["ledger"], route_class=ExactJSONRoute)
 
-TransactionId = Annotated[str, Path(min_length=1, max_length=128)]
-HoldId = Annotated[str, Path(min_length=1, max_length=128)]
-CustomerId = Annotated[str, Path(min_length=1, max_length=64)]
+TransactionId = Annotated[ExtId, Path()]
+HoldId = Annotated[ExtId, Path()]
+CustomerIdPath = Annotated[CustomerId, Path()]
 
 
 @router.post("/transactions", response_model=PostingOut)
@@ -74,11 +78,17 @@ async def post_transaction(
 
 @router.post("/transactions/{transaction_id}/reversal", response_model=ReversalOut)
 def reverse_transaction(
-    caller: CoreCaller, transaction_id: TransactionId, body: ReversalBody, engine: EngineDep, rules: RulesDep
+    caller: CoreCaller,
+    transaction_id: TransactionId,
+    body: ReversalBody,
+    engine: EngineDep,
+    rules: RulesDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Claw back a refunded transaction's points, all or in proportion; what was spent becomes debt."""
-    return journal.in_transaction(
+    return write(
         engine,
+        response,
         lambda s: reversals.reverse(
             s,
             transaction_id=transaction_id,
@@ -91,10 +101,13 @@ def reverse_transaction(
 
 
 @router.post("/redemptions", response_model=RedemptionOut)
-def redeem(caller: CoreCaller, body: RedemptionBody, engine: EngineDep, rules: RulesDep) -> dict[str, Any]:
+def redeem(
+    caller: CoreCaller, body: RedemptionBody, engine: EngineDep, rules: RulesDep, response: Response
+) -> dict[str, Any]:
     """Spend points now (earliest-expiring first); 409 ``insufficient_points`` when the balance is short."""
-    return journal.in_transaction(
+    return write(
         engine,
+        response,
         lambda s: spending.redeem(
             s,
             redemption_id=body.redemption_id,
@@ -109,11 +122,12 @@ def redeem(caller: CoreCaller, body: RedemptionBody, engine: EngineDep, rules: R
 
 @router.post("/activities", response_model=ActivityOut)
 def award_activity(
-    caller: CoreCaller, body: ActivityBody, engine: EngineDep, rules: RulesDep
+    caller: CoreCaller, body: ActivityBody, engine: EngineDep, rules: RulesDep, response: Response
 ) -> dict[str, Any]:
     """Points for a social action, referral or survey; once per ``activity_id``."""
-    return journal.in_transaction(
+    return write(
         engine,
+        response,
         lambda s: activities.award_activity(
             s,
             activity_id=body.activity_id,
@@ -126,10 +140,13 @@ def award_activity(
 
 
 @router.post("/holds", response_model=HoldOut)
-def create_hold(caller: CoreCaller, body: HoldBody, engine: EngineDep, rules: RulesDep) -> dict[str, Any]:
+def create_hold(
+    caller: CoreCaller, body: HoldBody, engine: EngineDep, rules: RulesDep, response: Response
+) -> dict[str, Any]:
     """Reserve points at a till until captured or voided; an uncaptured hold lapses after its timeout."""
-    return journal.in_transaction(
+    return write(
         engine,
+        response,
         lambda s: spending.create_hold(
             s,
             hold_id=body.hold_id,
@@ -144,24 +161,22 @@ def create_hold(caller: CoreCaller, body: HoldBody, engine: EngineDep, rules: Ru
 
 
 @router.post("/holds/{hold_id}/capture", response_model=HoldOut)
-def capture_hold(caller: CoreCaller, hold_id: HoldId, engine: EngineDep) -> dict[str, Any]:
+def capture_hold(
+    caller: CoreCaller, hold_id: HoldId, engine: EngineDep, response: Response
+) -> dict[str, Any]:
     """Spend the held points; 409 ``hold_not_active`` once the hold was voided or timed out."""
-    return journal.in_transaction(
-        engine, lambda s: spending.capture_hold(s, hold_id=hold_id, actor=caller.actor)
-    )
+    return write(engine, response, lambda s: spending.capture_hold(s, hold_id=hold_id, actor=caller.actor))
 
 
 @router.post("/holds/{hold_id}/void", response_model=HoldOut)
-def void_hold(caller: CoreCaller, hold_id: HoldId, engine: EngineDep) -> dict[str, Any]:
+def void_hold(caller: CoreCaller, hold_id: HoldId, engine: EngineDep, response: Response) -> dict[str, Any]:
     """Give the held points back to the customer's available balance."""
-    return journal.in_transaction(
-        engine, lambda s: spending.void_hold(s, hold_id=hold_id, actor=caller.actor)
-    )
+    return write(engine, response, lambda s: spending.void_hold(s, hold_id=hold_id, actor=caller.actor))
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
 def get_customer(
-    caller: ReaderCaller, customer_id: CustomerId, session: SessionDep, rules: RulesDep
+    caller: ReaderCaller, customer_id: CustomerIdPath, session: SessionDep, rules: RulesDep
 ) -> dict[str, Any]:
     """Balance, tier, points about to expire and active offers."""
     return statements.customer_view(session, customer_id, rules=rules)
@@ -170,7 +185,7 @@ def get_customer(
 @router.get("/customers/{customer_id}/balance", response_model=BalanceOut)
 def get_balance_as_of(
     caller: ReaderCaller,
-    customer_id: CustomerId,
+    customer_id: CustomerIdPath,
     as_of: Annotated[Timestamp, Query(description="ISO 8601 timestamp with an offset.")],
     session: SessionDep,
 ) -> dict[str, Any]:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from loyalty_core import journal, offers
+from serving.contract import ExactJSONRoute, write
 from serving.deps import AdminCaller, CoreCaller, EngineDep, MarketingCaller, RulesDep, ScoringDep, SessionDep
-from serving.schemas import ActivationBody, ActivationOut, OfferBody, OfferOut
+from serving.schemas import ActivationBody, ActivationOut, OfferBody, OfferId, OfferOut
 
-router = APIRouter(prefix="/v1/offers", tags=["offers"])
+router = APIRouter(prefix="/v1/offers", tags=["offers"], route_class=ExactJSONRoute)
 
-OfferId = Annotated[str, Path(min_length=1, max_length=64)]
+OfferIdPath = Annotated[OfferId, Path()]
 
 
 @router.get("", response_model=list[OfferOut])
@@ -23,25 +24,46 @@ def list_offers(caller: MarketingCaller, session: SessionDep) -> list[OfferOut]:
 
 @router.put("/{offer_id}", response_model=OfferOut)
 def upsert_offer(
-    caller: AdminCaller, offer_id: OfferId, body: OfferBody, engine: EngineDep, scoring: ScoringDep
+    caller: AdminCaller,
+    offer_id: OfferIdPath,
+    body: OfferBody,
+    engine: EngineDep,
+    scoring: ScoringDep,
+    rules: RulesDep,
 ) -> OfferOut:
     """Create or replace an offer; customers' existing activations keep pointing at it.
 
-    This worker ranks with the new catalogue from the next request on; other workers at their next poll.
+    422 ``unknown_tier`` for a ``min_tier`` that is not one of the rules' tiers (it would otherwise match no
+    tier and leave the offer open to everyone). This worker ranks with the new catalogue from the next
+    request on; other workers at their next poll.
     """
     spec: dict[str, Any] = {"id": offer_id, **body.model_dump()}
-    out = journal.in_transaction(engine, lambda s: OfferOut.model_validate(offers.upsert_offer(s, spec)))
+    out = journal.in_transaction(
+        engine, lambda s: OfferOut.model_validate(offers.upsert_offer(s, spec, rules=rules))
+    )
     scoring.catalogue.reload()
     return out
 
 
 @router.post("/{offer_id}/activate", response_model=ActivationOut)
 def activate_offer(
-    caller: CoreCaller, offer_id: OfferId, body: ActivationBody, engine: EngineDep, rules: RulesDep
+    caller: CoreCaller,
+    offer_id: OfferIdPath,
+    body: ActivationBody,
+    engine: EngineDep,
+    rules: RulesDep,
+    response: Response,
 ) -> dict[str, Any]:
-    """Switch an offer on for a customer: its multiplier or bonus then applies to their next earnings."""
-    return journal.in_transaction(
+    """Switch an offer on for a customer: its multiplier or bonus then applies to their next earnings.
+
+    Asking again while the activation runs answers it again (``Idempotent-Replayed: true``). A
+    ``decision_id`` must name a served decision of this customer that proposed this offer: 404
+    ``unknown_decision``, 409 ``decision_mismatch``, ``not_served`` or 422 ``not_offered`` otherwise, so the
+    decision log that trains and evaluates policies never joins an outcome to a choice that was not made.
+    """
+    return write(
         engine,
+        response,
         lambda s: offers.activate_offer(
             s, offer_id=offer_id, customer_id=body.customer_id, decision_id=body.decision_id, rules=rules
         ),

@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from serving.contract import ExactJSONRoute
 from serving.deps import CoreCaller, ServicesDep
 from serving.inference import score_rows
 from serving.ranking import customer_rows, score_answers
 from serving.schemas import ScoreBody, ScoreOut
 
-router = APIRouter(prefix="/v1", tags=["scoring"])
+router = APIRouter(prefix="/v1", tags=["scoring"], route_class=ExactJSONRoute)
 
 # Up to this many customers go through the worker's inference batcher with other requests' customers;
 # larger requests are scored in a thread, so one big batch never stalls the small requests behind it.
