@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Engine, Table, bindparam, event, func, select, text, update
+from sqlalchemy import Engine, Table, bindparam, event, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -373,25 +373,49 @@ def replay(session: Session, kind: str, ext_id: str, req_hash: str) -> dict[str,
     return dict(row.response)
 
 
+# A journal line to write: (account, member_id, points, dated). ``dated`` None means the entry's own date.
+LineOut = tuple[str, str | None, int, dt.datetime | None]
+
+
 @dataclass(slots=True)
 class PendingEntry:
-    """An entry with its lines and lots, written together so that its lines always sum to zero."""
+    """An entry with its lines and lots, written together so that its lines always sum to zero.
+
+    Lines are dated at the entry's ``effective_at`` unless they say otherwise: a back-dated earning that
+    settles debt dates the settlement at the moment it is recorded, because the debt it pays may not have
+    existed at the earning's date (no line may depend on a fact dated after it). The lines of each date
+    still sum to zero, so the journal balances as of every instant.
+    """
 
     row: dict[str, Any]
-    lines: list[tuple[str, str | None, int]] = field(default_factory=list)  # (account, member_id, points)
+    lines: list[LineOut] = field(default_factory=list)
     lot: tuple[str, int, dt.datetime, dt.datetime] | None = None  # (member, points, earned_at, expires_at)
 
 
-def credit(m: MemberState, points: int, entry: PendingEntry, rules: Rules, at: dt.datetime) -> int:
-    """Book earned points: first settle the member's debt, the rest becomes a new lot. Returns lot points."""
+def credit(
+    m: MemberState,
+    points: int,
+    entry: PendingEntry,
+    rules: Rules,
+    at: dt.datetime,
+    *,
+    now: dt.datetime | None = None,
+) -> int:
+    """Book earned points: first settle the member's debt, the rest becomes a new lot. Returns lot points.
+
+    ``at`` dates the new lot and its lines; the settlement is dated ``now`` (the recording instant, when the
+    debt is known to exist), which differs from ``at`` only for a back-dated earning.
+    """
     settle = min(points, m.debt)
     to_balance = points - settle
-    entry.lines.append(("programme", None, -points))
+    settled_at = None if now is None or now <= at else now
     if settle:
-        entry.lines.append(("debt", m.id, settle))
+        entry.lines.append(("programme", None, -settle, settled_at))
+        entry.lines.append(("debt", m.id, settle, settled_at))
         m.debt -= settle
     if to_balance:
-        entry.lines.append(("points", m.id, to_balance))
+        entry.lines.append(("programme", None, -to_balance, None))
+        entry.lines.append(("points", m.id, to_balance, None))
         entry.lot = (m.id, to_balance, at, at + rules.lot_lifetime)
         m.balance += to_balance
     m.dirty = True
@@ -623,7 +647,7 @@ def allocate_entry_ids(session: Session, n: int) -> list[int]:
 def debit(session: Session, m: MemberState, points: int, entry: PendingEntry, now: dt.datetime) -> None:
     """Spend points: earliest-expiring lots, journal lines and balance move together, or not at all."""
     take_from_lots(session, m.id, points, now=now)
-    entry.lines += [("points", m.id, -points), ("redeemed", None, points)]
+    entry.lines += [("points", m.id, -points, None), ("redeemed", None, points, None)]
     m.balance -= points
     m.dirty = True
 
@@ -642,7 +666,10 @@ def write_entries(
     writes = Writes(session)
     ids = allocate_entry_ids(session, len(pending)) if pending else []
     for eid, p in zip(ids, pending, strict=True):
-        assert sum(pts for _, _, pts in p.lines) == 0, f"unbalanced entry {p.row['kind']} {p.row['ext_id']}"
+        by_date: dict[dt.datetime | None, int] = {}
+        for _, _, pts, dated in p.lines:
+            by_date[dated] = by_date.get(dated, 0) + pts
+        assert not any(by_date.values()), f"unbalanced entry {p.row['kind']} {p.row['ext_id']}"
         p.row["id"] = eid
     writes.insert(ENTRIES, [p.row for p in pending])
     writes.insert(
@@ -653,10 +680,10 @@ def write_entries(
                 "account": acc,
                 "member_id": mem,
                 "points": pts,
-                "effective_at": p.row["effective_at"],
+                "effective_at": dated or p.row["effective_at"],
             }
             for eid, p in zip(ids, pending, strict=True)
-            for acc, mem, pts in p.lines
+            for acc, mem, pts, dated in p.lines
         ],
     )
     writes.insert(
@@ -738,8 +765,11 @@ def chunks(seq: Sequence[T], size: int) -> Iterable[Sequence[T]]:
 
 
 def active_held(session: Session, member_id: str, now: dt.datetime, exclude: str | None = None) -> int:
+    """Points reserved by active holds: a till's until it times out, a held redemption's until reviewed."""
     q = select(func.coalesce(func.sum(Hold.points), 0)).where(
-        Hold.member_id == member_id, Hold.status == "active", Hold.expires_at > now
+        Hold.member_id == member_id,
+        Hold.status == "active",
+        or_(Hold.expires_at.is_(None), Hold.expires_at > now),
     )
     if exclude is not None:
         q = q.where(Hold.id != exclude)

@@ -11,7 +11,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -285,6 +285,12 @@ def _post_fresh(
             outcomes[i] = PostingResult(t.transaction_id, dict(prior.response), replayed=True)
     if not todo:
         return
+    # A posting dated slightly ahead of our clock (within FUTURE_TOLERANCE: the caller's clock runs fast) is
+    # booked now: an entry dated in the future could be spent before its date, leaving the balance as of
+    # that moment negative. The caller's timestamp stays on the entry's detail.
+    ahead = {i: t.occurred_at for i, t in todo if t.occurred_at > now}
+    if ahead:
+        todo = [(i, replace(t, occurred_at=now) if i in ahead else t) for i, t in todo]
     member_ids = sorted({t.customer_id for _, t in todo})
     earliest = min(t.occurred_at for _, t in todo)
     latest = max(t.occurred_at for _, t in todo)
@@ -378,11 +384,12 @@ def _post_fresh(
                 rules_version=rules.version,
                 activation_id=earning.activation_id,
                 reason=reason,
+                detail={"occurred_at": ahead[i].isoformat()} if i in ahead else None,
             )
         )
         if reason is None:
             if earning.points:
-                credit(m, earning.points, entry, rules, t.occurred_at)
+                credit(m, earning.points, entry, rules, t.occurred_at, now=now)
             m.txn_count += 1
             m.amount_sum += home_amount
             m.dirty = True

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loyalty_core.errors import Conflict, InvalidInput, NotFound
+from loyalty_core.expiry import expire_overdue
 from loyalty_core.journal import (
     PendingEntry,
     check_amount,
@@ -82,6 +83,7 @@ def reverse(
     if refund > left:
         raise InvalidInput(f"amount {refund} exceeds what is left to refund ({left})", field="amount")
     pts = reversal_points(_credited_points(session, original), original.amount, refunded_before, refund)
+    expire_overdue(session, m, now=now)  # points that were dead by now cannot be clawed back from
     taken = take_from_lots(session, m.id, min(pts, m.balance), now=None, first_entry=original.id)
     shortfall = pts - taken
     entry = PendingEntry(
@@ -104,10 +106,10 @@ def reverse(
     )
     if pts:
         if taken:
-            entry.lines.append(("points", m.id, -taken))
+            entry.lines.append(("points", m.id, -taken, None))
         if shortfall:
-            entry.lines.append(("debt", m.id, -shortfall))
-        entry.lines.append(("reversed", None, pts))
+            entry.lines.append(("debt", m.id, -shortfall, None))
+        entry.lines.append(("reversed", None, pts, None))
         m.balance -= taken
         m.debt += shortfall
         m.dirty = True

@@ -210,18 +210,24 @@ class Activation(Base):
 
 
 class Hold(Base):
-    """A reservation of points at a till: active until captured, voided, or timed out."""
+    """A reservation of points: active until captured, voided, or timed out.
+
+    ``kind`` is ``till`` for a till's two-phase spend (it times out at ``expires_at``) or ``review`` for a
+    redemption the fraud checks held (id ``redemption:<redemption_id>``, no timeout: ``expires_at`` is NULL
+    until an admin releases or rejects it).
+    """
 
     __tablename__ = "holds"
     __table_args__ = (Index("ix_holds_member_status", "member_id", "status"),)
 
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="till", server_default="till")
     member_id: Mapped[str] = mapped_column(String(64))
     points: Mapped[int] = mapped_column(BigInteger)
     reward: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))  # active | captured | voided
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 

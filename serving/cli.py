@@ -160,6 +160,8 @@ def _parse_as_of(value: str | None) -> Any:
             day = dt.date.fromisoformat(value)
             return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
         ts = dt.datetime.fromisoformat(value)
+    except OverflowError as exc:  # the end of 9999-12-31 is past the last representable instant
+        raise InvalidInput(f"--as-of {value!r} is out of the range of dates the ledger can hold") from exc
     except ValueError as exc:
         raise InvalidInput(f"--as-of {value!r} is not a date (YYYY-MM-DD) or an ISO timestamp") from exc
     return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
@@ -326,17 +328,30 @@ def ingest(
 @cli_errors
 def expire(
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Expire lots due by the end of this date (default: now).")
+        str | None,
+        typer.Option(
+            "--as-of", help="Expire lots due by the end of this date, or up to now for today (default: now)."
+        ),
     ] = None,
 ) -> None:
-    """Expire what is left of due points lots and void timed-out holds (idempotent)."""
+    """Expire what is left of due points lots and void timed-out holds (idempotent).
+
+    Never past now: ``--as-of`` today means up to this moment, and a later date is refused, because an
+    expiry cannot be taken back and points not yet due are still the customer's.
+    """
+    import datetime as dt
+
     from loyalty_core.config import get_settings
     from loyalty_core.db import make_engine
-    from loyalty_core.expiry import expire_due, members_with_due_lots
+    from loyalty_core.expiry import check_not_after_now, expire_due, members_with_due_lots
     from loyalty_core.journal import in_transaction
     from loyalty_core.spending import void_timed_out_holds
 
+    now = _parse_as_of(None)
     cutoff = _parse_as_of(as_of)
+    if as_of is not None and len(as_of) == 10 and dt.date.fromisoformat(as_of) == now.date():
+        cutoff = now  # "by the end of today" cannot reach past this moment
+    check_not_after_now(cutoff, now)
     engine = make_engine(get_settings().database_url)
     lots = points = 0
     try:
@@ -347,14 +362,12 @@ def expire(
                 chunk = members[start : start + 500]
 
                 def run(session: Any, chunk: list[str] = chunk) -> tuple[int, int]:
-                    return expire_due(session, as_of=cutoff, member_ids=chunk)
+                    return expire_due(session, as_of=cutoff, member_ids=chunk, now=now)
 
                 n, p = in_transaction(engine, run)
                 lots, points = lots + n, points + p
                 bar.advance(task, len(chunk))
-        voided = in_transaction(
-            engine, lambda s: void_timed_out_holds(s, now=min(cutoff, _parse_as_of(None)))
-        )
+        voided = in_transaction(engine, lambda s: void_timed_out_holds(s, now=cutoff))
     finally:
         engine.dispose()
     typer.echo(

@@ -184,7 +184,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def advance_and_expire(self, days: int) -> None:
         self.now += dt.timedelta(days=days)
         with Session(self.engine) as s, s.begin():
-            expiry.expire_due(s, as_of=self.now)
+            expiry.expire_due(s, as_of=self.now, now=self.now)
         for member in self.members.values():
             for lot in member.lots:
                 if lot.expires_at <= self.now:
