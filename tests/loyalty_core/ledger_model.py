@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -352,6 +353,7 @@ class Model:
         self.reversals: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.activities: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self.lot_seq = 0
+        self.events: Counter[str] = Counter()  # situations reached, to show the runs cover what matters
 
     # -- state ---------------------------------------------------------------------------------------------
     def reserved(
@@ -383,6 +385,7 @@ class Model:
         n = pts = 0
         for lot in m.lots:
             if lot.remaining > 0 and lot.expires_at <= as_of:
+                self.events["lot expired"] += 1
                 m.moves.append((lot.expires_at, -lot.remaining, 0))
                 n += 1
                 pts += lot.remaining
@@ -395,8 +398,11 @@ class Model:
         if settle:
             m.debt -= settle
             m.moves.append((now, 0, -settle))
+            self.events["debt settled by a back-dated earning" if at < now else "debt settled"] += 1
         rest = points - settle
         if rest:
+            if at + self.rules.lot_lifetime <= now:
+                self.events["lot born already due"] += 1
             self.lot_seq += 1
             m.lots.append(MLot(self.lot_seq, origin, rest, rest, at, at + self.rules.lot_lifetime))
             m.moves.append((at, rest, 0))
@@ -471,6 +477,8 @@ class Model:
                 f"{where}: answer names another posting: {r}",
             )
             effective = min(t.occurred_at, now)
+            if t.occurred_at > now:
+                self.events["earning dated ahead, booked now"] += 1
             if status == "posted":
                 points = r["points"]
                 check(isinstance(points, int) and points >= 0, f"{where}: points {points!r}")
@@ -501,6 +509,7 @@ class Model:
         if approve and e.reversed_any:
             expect_error(out, Conflict, "reversed_while_held")
             return
+        self.events[f"held earning {'released' if approve else 'rejected'}"] += 1
         if approve:
             self._credit(m, e.points, tid, now, now)  # credited as of the release (time model 6)
         answer = {
@@ -594,6 +603,7 @@ class Model:
         if r.status != "held":
             expect_error(out, Conflict, "not_held")
             return
+        self.events[f"held redemption {'released' if approve else 'rejected'}"] += 1
         if approve:
             if r.points > self.available(m.id, now, exclude_redemption=rid):
                 expect_error(out, InsufficientPoints)  # it stays held (time model 5)
@@ -670,10 +680,12 @@ class Model:
             check(out == h.capture_answer, f"capture replay {out!r} != {h.capture_answer}")
             return
         if h.status != "active" or now >= h.expires_at:
+            self.events["capture refused: " + ("timed out" if h.status == "active" else h.status)] += 1
             expect_error(out, Conflict, "hold_not_active")
             return
         m = self.members[h.member]
         if h.points > self.available(m.id, now, exclude_hold=hid):
+            self.events["capture short of points"] += 1
             expect_error(out, InsufficientPoints)
             return
         self._expire(m, now)
@@ -700,6 +712,7 @@ class Model:
             expect_error(out, Conflict)
             return
         if now >= h.expires_at:
+            self.events["void after the timeout"] += 1
             answer = self._timeout_answer(h)
         else:
             h.status, h.settled_at = "voided", now
@@ -718,6 +731,7 @@ class Model:
             key=lambda h: h.id,
         )
         for h in due:
+            self.events["hold timed out by the sweep"] += 1
             self._timeout_answer(h)
         check(out == len(due), f"timeout job voided {out!r}, expected {len(due)}")
 
@@ -754,6 +768,7 @@ class Model:
         taken = self._take(m, min(pts, m.balance), now, first=tid)
         shortfall = pts - taken
         if shortfall:
+            self.events["reversal into debt"] += 1
             m.debt += shortfall
             m.moves.append((now, 0, shortfall))
         e.refunded += refund
