@@ -21,6 +21,10 @@ from loyalty_core.config import get_settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
+# The values bound to a statement are customers' ids, amounts and dates: SQLAlchemy would copy them into
+# every error's text ("[parameters: ...]"), and from there into logs and tracebacks. Engines never do.
+HIDE_PARAMETERS = True
+
 
 def normalize_url(url: str) -> str:
     """Return ``url`` with the driver we ship (psycopg 3) and, for a SQLite file, its folder created.
@@ -49,9 +53,11 @@ def make_engine(url: str | None = None) -> Engine:
     if make_url(url).get_backend_name() != "sqlite":
         # No pool_pre_ping: it costs a round trip per transaction, a third of a posting. A connection that
         # died in the pool fails its first statement instead, and ``journal.in_transaction`` retries that.
-        return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+        return create_engine(
+            url, pool_size=10, max_overflow=10, pool_recycle=1800, hide_parameters=HIDE_PARAMETERS
+        )
 
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=HIDE_PARAMETERS)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -23,7 +23,12 @@ from loyalty_core.rules import load_rules
 from serving.batcher import PostingBatcher
 from serving.decision_log import DecisionWriter
 from serving.deps import Services
-from serving.errors import ERROR_RESPONSES, BodyLimitMiddleware, install_error_handlers
+from serving.errors import (
+    ERROR_RESPONSES,
+    BodyLimitMiddleware,
+    UnexpectedErrorMiddleware,
+    install_error_handlers,
+)
 from serving.facts import FactsReader
 from serving.inference import InferenceBatcher
 from serving.metrics import MetricsMiddleware
@@ -47,13 +52,9 @@ async def _first_load(scoring: ScoringState, timeout: float) -> None:
     the service starts degraded (scoring routes answer 503) while the load finishes in the background."""
     loading = asyncio.ensure_future(asyncio.to_thread(scoring.reload))
     try:
-        statuses = await asyncio.wait_for(asyncio.shield(loading), timeout)
+        await asyncio.wait_for(asyncio.shield(loading), timeout)  # each slot logs its own failure, once
     except TimeoutError:
         log.warning("models still loading after %.0f s: serving degraded until they are", timeout)
-        return
-    for name, status in statuses.items():
-        if status["status"] != "ok":
-            log.warning("%s not available: %s", name, status["error"])
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -117,6 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Added first = innermost: an unhandled error becomes a 500 the other middlewares see like any answer.
+    app.add_middleware(UnexpectedErrorMiddleware)
     # Added last = outermost: metrics also see the 413s the body limit sends.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)

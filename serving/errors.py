@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import SQLAlchemyError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,12 +65,65 @@ def validation_details(errors: Sequence[Any]) -> list[dict[str, str]]:
     return [{"field": _field_name(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in errors]
 
 
+# 503s of a dependency's state (a model that is not loaded): the state is logged where it changes (the model
+# slot, once), not again on every request it refuses.
+_STATE_CODES = frozenset({"model_unavailable", "shutting_down"})
+
+
 async def _loyalty_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LoyaltyError)
     details = {k: v for k, v in exc.details.items() if isinstance(v, str | int | float | bool)}
-    if exc.status >= 500:
+    if exc.status >= 500 and exc.code not in _STATE_CODES:
         log.error("%s: %s", exc.code, exc.message)
     return error_response(exc.status, exc.code, exc.message, details or None)
+
+
+_DRIVER_MODULES = ("sqlite3", "psycopg", "psycopg2", "asyncpg")
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` safe for a log line or an admin's eyes: never a value that was sent to the database.
+
+    A database error's text holds more than its cause: SQLAlchemy appends the statement's parameters, and
+    PostgreSQL's ``DETAIL`` line quotes the row (``Key (id)=(c-42) already exists``, ``Failing row contains
+    (...)``). Of those only the first line (the database's own message) and the statement (placeholders,
+    no values) are kept. A validation error keeps its fields and reasons, never the input it rejected.
+    """
+    name = type(exc).__name__
+    if isinstance(exc, SQLAlchemyError) or type(exc).__module__.split(".")[0] in _DRIVER_MODULES:
+        orig = getattr(exc, "orig", None)
+        cause = orig if isinstance(orig, BaseException) else exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+        text = f"{name}: ({type(cause).__name__}) {first}" if cause is not exc else f"{name}: {first}"
+        if isinstance(exc, StatementError) and exc.statement:
+            text += f" [SQL: {' '.join(exc.statement.split())[:300]}]"
+        return text
+    if isinstance(exc, ValidationError | ResponseValidationError | RequestValidationError):
+        errors = list(exc.errors())
+        reasons = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in errors[:5])
+        return f"{name}: {len(errors)} error(s): {reasons}"
+    return f"{name}: {exc}"
+
+
+def redacted_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` and of its causes, each exception's text as ``describe_error`` gives it."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    parts: list[str] = []
+    for i, item in enumerate(reversed(chain)):
+        if i:
+            parts.append("\nThe above exception led to the following one:\n\n")
+        parts.append("Traceback (most recent call last):\n")
+        parts.extend(traceback.format_tb(item.__traceback__))
+        parts.append(describe_error(item) + "\n")
+    return "".join(parts).rstrip()
+
+
+def log_unexpected(request_line: str, exc: BaseException) -> None:
+    log.error("unhandled error on %s\n%s", request_line, redacted_traceback(exc))
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -96,10 +151,15 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    route = getattr(request.scope.get("route"), "path", "unmatched")
-    log.error("unhandled error on %s %s", request.method, route, exc_info=exc)
+def _internal_error() -> JSONResponse:
     return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Last resort, for an error raised outside ``UnexpectedErrorMiddleware`` (in an outer middleware)."""
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    log_unexpected(f"{request.method} {route}", exc)
+    return _internal_error()
 
 
 class ErrorDetail(BaseModel):
@@ -133,6 +193,43 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+class UnexpectedErrorMiddleware:
+    """Answer an unhandled error with a 500 of the error shape and keep the connection usable.
+
+    Starlette's outermost middleware answers such an error too, but then raises it again for the server,
+    and uvicorn, finding the response already sent, logs the raw traceback (database values included) and
+    closes the connection without ``Connection: close``: a client reusing it sees its next request fail.
+    Caught here instead, the error is logged once, redacted, the 500 goes out whole and the connection
+    stays open for the next request. Only when the response had already started (nothing valid can follow)
+    is an error raised on (a bare one: the server logs it), and the server ends the connection. Pure ASGI,
+    like the other middlewares.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            log_unexpected(f"{scope.get('method', '?')} {route}", exc)
+            if started:  # the server must end the connection; it logs this, not the original text
+                raise RuntimeError("response aborted by an unhandled error (logged above)") from None
+            await _internal_error()(scope, receive, send)
 
 
 class BodyLimitMiddleware:

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from loyalty_core import offers as offers_db
 from loyalty_core.config import Settings
+from loyalty_core.db import HIDE_PARAMETERS
 from loyalty_core.errors import ConfigurationError, InvalidInput, Unavailable
 from loyalty_core.rules import Rules
 from models.assemble import ChurnInputs, OfferInputs, catalogue_frame
@@ -56,6 +57,7 @@ from models.uplift_job import UPLIFT_MODEL, UpliftScorers, load_uplift
 from pipelines.catalogue import feature_version
 from pipelines.features import FeatureConfig
 from pipelines.snapshots import ONLINE, OnlineFeatures
+from serving.errors import redacted_traceback
 from serving.slots import Loaded, Slot
 
 log = logging.getLogger(__name__)
@@ -421,6 +423,7 @@ class ScoringState:
         )
         self.rng = np.random.default_rng()
         self._offer_model: tuple[Any, ...] | None = None
+        self._offer_model_error: tuple[Any, ...] | None = None  # (*key, Unavailable) of the last failure
         self._build_lock = threading.Lock()
 
     @property
@@ -464,8 +467,8 @@ class ScoringState:
             await asyncio.sleep(interval)
             try:
                 await asyncio.to_thread(self.refresh)
-            except Exception:  # a poll that fails must not end polling
-                log.exception("model poll failed")
+            except Exception as exc:  # a poll that fails must not end polling
+                log.error("model poll failed\n%s", redacted_traceback(exc))
 
     # --- reading ------------------------------------------------------------------------------------------
     def catalogue_frame(self) -> pd.DataFrame:
@@ -500,14 +503,22 @@ class ScoringState:
             if cached is not None and all(a is b for a, b in zip(cached[:3], key, strict=True)):
                 model = cached[3]
                 return model
+            failed = self._offer_model_error
+            if failed is not None and all(a is b for a, b in zip(failed[:3], key, strict=True)):
+                # Known since the first request: neither rebuilt nor logged again (a fresh exception
+                # each time: one instance raised again and again would grow its traceback).
+                raise Unavailable(failed[3].message, code="model_unavailable")
             frame = catalogue.value.frame
             try:
                 inputs = OfferInputs.for_scorer(offers.value.scorer, frame, self.names)
             except InvalidInput as exc:
-                raise Unavailable(
+                error = Unavailable(
                     f"offer model version {offers.version} cannot score this catalogue: {exc.message}",
                     code="model_unavailable",
-                ) from exc
+                )
+                log.error("%s", error.message)  # once per (model, catalogue): requests get the 503
+                self._offer_model_error = (*key, error)
+                raise error from exc
             scorers = None if uplift is None else uplift.value
             uplift_inputs = None
             if scorers is not None and tuple(scorers.features) != inputs.columns:
@@ -532,7 +543,7 @@ def reader_engine(engine: Engine) -> Engine:
     url = engine.url
     if engine.dialect.name != "sqlite" or url.database in (None, "", ":memory:"):
         return engine
-    reader = create_engine(url, connect_args={"timeout": 30})
+    reader = create_engine(url, connect_args={"timeout": 30}, hide_parameters=HIDE_PARAMETERS)
 
     @event.listens_for(reader, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -2,9 +2,10 @@
 
 A request reads ``slot.get()`` once and keeps that object for its whole life, so a reload that swaps the
 reference in between never mixes two model versions in one answer and never makes a request wait. A reload
-that fails keeps the previous value serving and records the error (``/health`` reports it); a slot that never
-loaded raises ``Unavailable`` (HTTP 503 with the reason) on the scoring routes, while the ledger routes, which
-need no model, keep working.
+that fails keeps the previous value serving and records the error (``/health`` reports it to an admin key);
+a slot that never loaded raises ``Unavailable`` (HTTP 503 with the reason) on the scoring routes, while the
+ledger routes, which need no model, keep working. The raw text of an unexpected load error (paths, SQL)
+stays in the log and the admin's view; callers refused with 503 read only what kind of failure it was.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from loyalty_core.errors import LoyaltyError, Unavailable
+from serving.errors import describe_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,25 +48,40 @@ class Slot(Generic[T]):
         self._loader = loader
         self._probe = probe
         self._current: Loaded[T] | None = None
-        self._error: str | None = None
+        self._error: str | None = None  # why the last load failed, in full: for logs and admins only
+        self._reason: str | None = None  # the same for callers refused with 503: no raw exception text
+        self._probe_error: str | None = None
         self._lock = threading.Lock()  # one reload at a time; readers never take it
 
     def reload(self) -> bool:
-        """Load afresh; True when a new value is now served. Never raises: failures are kept for /health."""
+        """Load afresh; True when a new value is now served. Never raises: failures are kept for /health.
+
+        A failure is logged when it is new (a first failure, or another error than the last one), not at
+        every poll that meets it again; a recovery is logged too. Requests refused meanwhile log nothing.
+        """
         with self._lock:
             try:
                 value, version = self._loader()
-            except LoyaltyError as exc:
-                self._error = exc.message
+            except LoyaltyError as exc:  # an anticipated state, its message written for people
+                self._failed(exc.message, exc.message, logging.WARNING)
             except Exception as exc:  # a broken artifact must not take the service down
-                self._error = f"{type(exc).__name__}: {exc}"
+                detail = describe_error(exc)
+                self._failed(detail, f"it failed to load ({type(exc).__name__})", logging.ERROR)
             else:
                 self._current = Loaded(value, version, dt.datetime.now(dt.UTC))
-                self._error = None
+                self._error = self._reason = None
                 log.info("%s: serving version %s", self.name, version)
                 return True
-            log.warning("%s: load failed, %s", self.name, self._error)
             return False
+
+    def _failed(self, detail: str, reason: str, level: int) -> None:
+        if detail != self._error:
+            serving = self._current
+            state = f"still serving version {serving.version}" if serving is not None else "not available"
+            log.log(level, "%s: load failed (%s): %s", self.name, state, detail)
+        else:
+            log.debug("%s: load failed again: %s", self.name, detail)
+        self._error, self._reason = detail, reason
 
     def refresh_if_changed(self) -> bool:
         """Reload when the probe names another version than the one served (or nothing is served yet)."""
@@ -73,8 +90,14 @@ class Slot(Generic[T]):
         try:
             wanted = self._probe()
         except Exception as exc:
-            log.warning("%s: cannot check for a new version: %s", self.name, exc)
+            detail = exc.message if isinstance(exc, LoyaltyError) else describe_error(exc)
+            if detail != self._probe_error:  # once per outage, not at every poll
+                log.warning("%s: cannot check for a new version: %s", self.name, detail)
+            self._probe_error = detail
             return False
+        if self._probe_error is not None:
+            log.info("%s: the version check works again", self.name)
+            self._probe_error = None
         current = self._current
         if wanted is None or (current is not None and current.version == wanted):
             return False
@@ -83,7 +106,7 @@ class Slot(Generic[T]):
     def get(self) -> Loaded[T]:
         current = self._current
         if current is None:
-            reason = self._error or "not loaded"
+            reason = self._reason or "not loaded yet"
             raise Unavailable(f"{self.name} is not available: {reason}", code="model_unavailable")
         return current
 

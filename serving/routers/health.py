@@ -3,22 +3,41 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response, Security
 from sqlalchemy import text
 
 from serving import metrics
 from serving.deps import EngineDep, ScoringDep
+from serving.errors import describe_error
 from serving.schemas import HealthOut
+from serving.security import ADMIN, ApiKeys, api_key_header
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
+DATABASE_DOWN = "error: the database does not answer"
+DETAILS_HIDDEN = "the last load failed; an admin key sees why"
+
+
+async def _is_admin(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> bool:
+    """Whether the caller presented an admin key. No key, or a wrong one, is no error here: the probe stays
+    open to load balancers; they just read the state without the details."""
+    if not key:
+        return False
+    keys: ApiKeys = request.app.state.api_keys
+    granted = keys.scopes_of(key)
+    return granted is not None and ADMIN in granted
+
 
 @router.get("/health", response_model=HealthOut)
-def health(engine: EngineDep, scoring: ScoringDep) -> HealthOut:
+def health(engine: EngineDep, scoring: ScoringDep, admin: Annotated[bool, Security(_is_admin)]) -> HealthOut:
     """``degraded`` (still 200) when the database does not answer or a model, the online features or the
-    catalogue is not loaded (``models`` says which, its version and error): the probe reports, never crashes.
+    catalogue is not loaded (``models`` says which and its version): the probe reports, never crashes.
+
+    Why something failed (an error's text, with file paths, store addresses or SQL) is shown only to an
+    admin key (``X-API-Key``); without one, each failure reads the same generic words.
     """
     try:
         with engine.connect() as conn:
@@ -26,9 +45,19 @@ def health(engine: EngineDep, scoring: ScoringDep) -> HealthOut:
         database = "ok"
     except Exception as exc:
         log.warning("health: database check failed: %s", type(exc).__name__)
-        database = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        database = f"error: {describe_error(exc)[:300]}" if admin else DATABASE_DOWN
     ok = database == "ok" and scoring.healthy()
-    return HealthOut(status="ok" if ok else "degraded", database=database, models=scoring.status())
+    models = scoring.status()
+    if not admin:
+        models = {name: _public(status) for name, status in models.items()}
+    return HealthOut(status="ok" if ok else "degraded", database=database, models=models)
+
+
+def _public(status: dict[str, Any]) -> dict[str, Any]:
+    error = status.get("error")
+    if error is None or status["status"] == "absent":  # absence of an optional model: a fixed sentence
+        return status
+    return {**status, "error": DETAILS_HIDDEN}
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
