@@ -173,7 +173,8 @@ def served(engine: Engine) -> Iterator[int]:
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        assert thread.is_alive(), "the server stopped while starting"
+        assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
     try:
         yield port
