@@ -128,7 +128,7 @@ def parse_decimal(value: object, *, pattern: str, places: int) -> Decimal:
         raise ValueError("must be a number or a decimal string, not a boolean")
     if isinstance(value, str):
         compiled = _PATTERNS.get(pattern) or _PATTERNS.setdefault(pattern, re.compile(pattern, re.ASCII))
-        if compiled.match(value) is None:
+        if compiled.fullmatch(value) is None:  # not ``match``: its ``$`` admits a trailing newline
             raise ValueError(
                 f"must be a decimal string of ASCII digits with at most {places} decimals and nothing "
                 "around them, e.g. 1500.00"

@@ -145,6 +145,9 @@ def _representable(value: dt.datetime) -> dt.datetime:
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_representable)]
 Channel = Annotated[str, _length(bounds.CHANNEL_LEN), _STORABLE, _NO_CONTROL]
+Currency = Annotated[
+    str, StringConstraints(strict=True, max_length=bounds.CURRENCY_LEN, pattern=r"^[A-Za-z]{3}$")
+]
 
 
 class Strict(BaseModel):
@@ -162,7 +165,7 @@ class TransactionBody(Strict):
     occurred_at: Timestamp = Field(description="ISO 8601 with an offset, e.g. 2024-05-01T10:00:00+03:00.")
     category: Category | None = None
     channel: Channel | None = None
-    currency: Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$")] | None = None
+    currency: Currency | None = None
 
 
 class ReversalBody(Strict):
