@@ -98,22 +98,11 @@ def mask_url(url: str) -> str:
 @app.command()
 @cli_errors
 def init() -> None:
-    """Create or migrate the database at LOYALTY_DATABASE_URL."""
-    from sqlalchemy.exc import OperationalError
-
+    """Create or migrate the database at LOYALTY_DATABASE_URL (``serve`` does it too, with MLflow's store)."""
     from loyalty_core.config import get_settings
-    from loyalty_core.db import make_engine, migrate, normalize_url
-    from loyalty_core.errors import Unavailable
+    from serving.stores import prepare_ledger
 
-    url = normalize_url(get_settings().database_url)
-    engine = make_engine(url)
-    try:
-        migrate(engine)
-    except OperationalError as exc:
-        raise Unavailable(f"cannot reach the database {mask_url(url)}: {exc.orig}") from exc
-    finally:
-        engine.dispose()
-    typer.echo(f"database ready: {mask_url(url)}")
+    typer.echo(f"database ready: {prepare_ledger(get_settings().database_url)}")
 
 
 @app.command()
@@ -126,11 +115,15 @@ def serve(
         int | None, typer.Option(help="Worker processes (default: one per core).", show_default=False)
     ] = None,
 ) -> None:
-    """Run the HTTP service."""
+    """Run the HTTP service (the database and the MLflow store are set up first, like `loyalty init`)."""
     import uvicorn
 
+    from loyalty_core.config import get_settings
     from serving.metrics import prepare_multiprocess_dir, remove_multiprocess_dir
+    from serving.stores import prepare_stores
 
+    # Here, once, before the workers: each one setting up a new MLflow store at the same time breaks it.
+    prepare_stores(get_settings().database_url)
     processes = workers or os.cpu_count() or 1
     metrics_dir = prepare_multiprocess_dir(processes)  # /metrics must add up every worker's counters
     try:
