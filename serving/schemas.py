@@ -275,6 +275,9 @@ class HoldOut(BaseModel):
     balance: int
     available: int | None = Field(default=None, description="Spendable points left after this hold.")
     expires_at: dt.datetime | None = None
+    reason: Literal["timeout"] | None = Field(
+        default=None, description="Why a hold was voided without a till's void: it timed out."
+    )
 
 
 class ExpiringOut(BaseModel):
@@ -337,6 +340,14 @@ class ReviewOut(BaseModel):
     customer_id: str
     status: Literal["released", "rejected"]
     points: int
+    balance: int
+
+
+class RedemptionReviewOut(BaseModel):
+    redemption_id: str
+    customer_id: str
+    status: Literal["released", "rejected"]
+    points: int = Field(description="The redemption's points: spent on release, freed on rejection.")
     balance: int
 
 

@@ -1,4 +1,5 @@
-"""Reviews of postings the fraud checks held: release credits the points, reject confirms they never come."""
+"""Reviews of what the fraud checks held: postings (release credits the points, reject confirms they never
+come) and redemptions (release spends the reserved points, reject frees them)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from loyalty_core import reversals
+from loyalty_core import reversals, spending
 from serving.contract import write
 from serving.deps import AdminCaller, EngineDep, RulesDep
-from serving.schemas import ReviewOut
+from serving.schemas import ExtId, RedemptionReviewOut, ReviewOut
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
-TransactionId = Annotated[str, Path(min_length=1, max_length=128)]
+TransactionId = Annotated[ExtId, Path()]
+RedemptionId = Annotated[ExtId, Path()]
 
 
 @router.post("/postings/{transaction_id}/release", response_model=ReviewOut)
@@ -40,5 +42,33 @@ def reject_posting(
         response,
         lambda s: reversals.review_held(
             s, transaction_id=transaction_id, approve=False, rules=rules, actor=caller.actor
+        ),
+    )
+
+
+@router.post("/redemptions/{redemption_id}/release", response_model=RedemptionReviewOut)
+def release_redemption(
+    caller: AdminCaller, redemption_id: RedemptionId, engine: EngineDep, response: Response
+) -> dict[str, Any]:
+    """Spend a held redemption's reserved points now; 409 ``not_held`` for one that was never held."""
+    return write(
+        engine,
+        response,
+        lambda s: spending.review_held_redemption(
+            s, redemption_id=redemption_id, approve=True, actor=caller.actor
+        ),
+    )
+
+
+@router.post("/redemptions/{redemption_id}/reject", response_model=RedemptionReviewOut)
+def reject_redemption(
+    caller: AdminCaller, redemption_id: RedemptionId, engine: EngineDep, response: Response
+) -> dict[str, Any]:
+    """Refuse a held redemption: its reserved points become available again."""
+    return write(
+        engine,
+        response,
+        lambda s: spending.review_held_redemption(
+            s, redemption_id=redemption_id, approve=False, actor=caller.actor
         ),
     )
