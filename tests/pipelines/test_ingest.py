@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
@@ -111,6 +112,23 @@ def test_cli_ingest_and_expire(engine: Engine, tmp_path: Path) -> None:
     bad = runner.invoke(app, ["expire", "--as-of", "soon"])
     assert bad.exit_code == 1
     assert "--as-of" in bad.output
+
+
+@pytest.mark.parametrize("when", ["2099-01-01", "9999-12-31", "9999-12-31T23:59:59+00:00"])
+def test_cli_expire_never_runs_past_now(engine: Engine, tmp_path: Path, when: str) -> None:
+    runner = CliRunner()
+    late = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
+    path = tmp_path / "recent.csv"
+    path.write_text(f"transaction_id,customer_id,occurred_at,type,amount\nr1,carol,{late},purchase,1000.00\n")
+    assert runner.invoke(app, ["ingest", str(path)]).exit_code == 0
+    refused = runner.invoke(app, ["expire", "--as-of", when])
+    assert refused.exit_code == 1, refused.output
+    assert refused.exception is None or isinstance(refused.exception, SystemExit), refused.exception
+    assert "Traceback" not in refused.output
+    assert len(refused.output.strip().splitlines()) == 1, refused.output
+    today = runner.invoke(app, ["expire", "--as-of", dt.datetime.now(dt.UTC).date().isoformat()])
+    assert today.exit_code == 0, today.output
+    assert _balances(engine)["carol"] == 10
     missing = runner.invoke(app, ["ingest", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 1
     assert "no such file" in missing.output
