@@ -15,7 +15,7 @@ model's and are never negative. A rolled-back step must leave every table as it 
 A failure names the seed, the step and the operation;
 ``LEDGER_SIM_SEED=123 pytest tests/loyalty_core/test_simulation.py`` replays that seed alone.
 ``LEDGER_SIM_SEEDS`` / ``LEDGER_SIM_PG_SEEDS`` set how many seeds run on SQLite (300) and PostgreSQL (20),
-``LEDGER_SIM_STEPS`` the steps per seed (60).
+``LEDGER_SIM_STEPS`` the steps per seed (40).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _seeds(var: str, default: int) -> list[int]:
     return list(range(int(os.environ.get(var, default))))
 
 
-STEPS = int(os.environ.get("LEDGER_SIM_STEPS", 60))
+STEPS = int(os.environ.get("LEDGER_SIM_STEPS", 40))
 
 
 class _RollBack(Exception):
@@ -539,15 +539,15 @@ def simulate(engine: Engine, seed: int, steps: int = STEPS) -> tuple[list[str], 
         call = resolve(op, model)
         trail.append(f"{op}\n      -> {call.what if call else 'nothing to refer to: skipped'}")
         try:
-            if call is not None:
-                done.append(f"{op.kind} {run_step(engine, model, op, call)}")
-            else:
-                done.append(f"{op.kind} skipped")
+            label = run_step(engine, model, op, call) if call is not None else "skipped"
+            done.append(f"{op.kind} {label}")
+            # A refused or rolled-back step changed nothing: the customer's view is then not asked again.
+            unchanged = label in ("skipped", "rolled back") or (":" in label and "+" not in label)
             check_ledger(
                 engine,
                 model,
                 op.now,
-                call.members if call else (),
+                () if unchanged or call is None else call.members,
                 rng,
                 everyone=op.step == steps // 2 or op is ops[-1],
             )
@@ -642,3 +642,36 @@ def test_simulation_reaches_the_hard_cases(request: pytest.FixtureRequest, tmp_p
         "earn rolled back",
     ):
         assert outcomes[outcome], f"no step ended in {outcome!r}"
+
+
+def test_reversal_of_a_released_held_earning_takes_its_own_lot_first(engine: Engine) -> None:
+    """Found by the simulation (seeds 76, 148, 150, 181, 189, 292, 298 of the first run): a held earning's
+    points reach a lot only when it is released, and a reversal of it must drain that lot first (time model
+    2), not the member's earliest-expiring one."""
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    released_at = t0 + dt.timedelta(days=1)
+    held = ledger.TransactionIn("held", "c", "transfer", Decimal("300000"), t0)  # above the unusual limit
+    older = ledger.TransactionIn(
+        "older", "c", "purchase", Decimal("1000"), released_at - dt.timedelta(hours=1)
+    )
+
+    def run(work: Callable[[Session], Any]) -> Any:
+        return in_transaction(engine, work)
+
+    (posted,) = run(lambda s: ledger.post_transactions(s, [held], rules=RULES, actor=ACTOR, now=t0))
+    assert posted.response["status"] == "held"
+    run(
+        lambda s: reversals.review_held(
+            s, transaction_id="held", approve=True, rules=RULES, actor=ACTOR, now=released_at
+        )
+    )
+    run(lambda s: ledger.post_transactions(s, [older], rules=RULES, actor=ACTOR, now=released_at))
+    out = run(
+        lambda s: reversals.reverse(
+            s, transaction_id="held", reversal_id="v", amount=None, rules=RULES, actor=ACTOR, now=released_at
+        )
+    )
+    assert out["points_reversed"] == 5
+    with Session(engine) as s:
+        lots = s.execute(select(Lot.earned_at, Lot.points, Lot.remaining).order_by(Lot.id)).all()
+    assert [tuple(r) for r in lots] == [(released_at, 5, 0), (released_at - dt.timedelta(hours=1), 10, 10)]
