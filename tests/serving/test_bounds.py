@@ -305,7 +305,7 @@ def _variants(leaf: dict[str, Any], columns: tuple[Any, ...]) -> Iterator[tuple[
                 if isinstance(bounds.column_type(c), String):  # longer than its column: always refused
                     yield f"{c} + 1 chars", "x" * (bounds.column_length(c) + 1), True
     elif kind in ("integer", "number") and "maximum" in leaf:
-        top = leaf["maximum"]
+        top = int(leaf["maximum"]) if kind == "integer" else leaf["maximum"]
         yield f"maximum {top}", top, False
         yield f"maximum {top} + 1", top + 1, True
         for huge in (2**31, 2**63, 10**30):
