@@ -498,7 +498,7 @@ def check_ledger(
 
         # The public statement as of past instants: just before, at and after movements, and anywhere.
         if model.members:
-            for _ in range(len(model.members) * 3 if everyone else 1):
+            for _ in range(len(model.members) * 2 if everyone else 1):
                 m = model.members[rng.choice(sorted(model.members))]
                 dates = sorted({at for at, _, _ in m.moves})
                 base = rng.choice(dates) if dates and rng.random() < 0.7 else None
@@ -549,7 +549,7 @@ def simulate(engine: Engine, seed: int, steps: int = STEPS) -> tuple[list[str], 
                 op.now,
                 () if unchanged or call is None else call.members,
                 rng,
-                everyone=op.step == steps // 2 or op is ops[-1],
+                everyone=op is ops[-1],
             )
         except Exception as exc:
             recent = "\n  ".join(trail[-12:])
