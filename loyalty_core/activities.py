@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from loyalty_core import bounds
 from loyalty_core.errors import InvalidInput
 from loyalty_core.journal import (
     PendingEntry,
@@ -36,7 +37,7 @@ def award_activity(
 ) -> dict[str, Any]:
     """Points for a non-transaction activity (social, referral, survey...), once per activity id."""
     now = now or utcnow()
-    check_id(activity_id, "activity_id", 128)
+    check_id(activity_id, "activity_id", bounds.EXT_ID_LEN)
     check_id(customer_id, "customer_id")
     if kind not in rules.activities:
         raise InvalidInput(
