@@ -219,13 +219,19 @@ def _shift(key: str, months: int) -> str:
 
 
 def tier_window(ts: dt.datetime) -> tuple[str, str]:
-    """First and last month (inclusive, "YYYY-MM") whose spend counts towards the tier at ``ts``."""
-    last = month_key(ts)
+    """First and last month (inclusive, "YYYY-MM") whose spend counts towards the tier at ``ts``.
+
+    The 12 complete calendar months before ``ts``'s month: the tier is reviewed as each month begins. Spend
+    is kept in monthly buckets, so counting the current month would let a posting back-dated to the 5th see
+    spend dated the 20th; with complete months, the tier at any instant depends only on what was dated before
+    it, whatever order the postings arrive in.
+    """
+    last = _shift(month_key(ts), -1)
     return _shift(last, -11), last
 
 
 def rolling_spend(spend_by_month: Mapping[str, Decimal], at: dt.datetime) -> Decimal:
-    """Qualifying spend in the current calendar month and the 11 before it."""
+    """Qualifying spend in the 12 complete calendar months before ``at``'s month."""
     first, last = tier_window(at)
     return sum((v for k, v in spend_by_month.items() if first <= k <= last), Decimal(0))
 
@@ -234,7 +240,7 @@ def add_spend(spend_by_month: dict[str, Decimal], at: dt.datetime | dt.date, amo
     """Book qualifying spend (negative for refunds) and forget months no tier window can reach any more."""
     key = month_key(at)
     spend_by_month[key] = spend_by_month.get(key, Decimal(0)) + amount
-    oldest = _shift(max(spend_by_month), -12)
+    oldest = _shift(max(spend_by_month), -13)
     for k in [k for k in spend_by_month if k < oldest]:
         del spend_by_month[k]
 

@@ -86,7 +86,7 @@ class Member(Base):
     txn_count: Mapped[int] = mapped_column(Integer, default=0)
     amount_sum: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=Decimal(0))
     # Hot state read and written by every posting, kept on the row that is locked anyway, so a posting needs
-    # no further reads: qualifying spend per month ("YYYY-MM" -> decimal string, the last 13 months) for the
+    # no further reads: qualifying spend per month ("YYYY-MM" -> decimal string, the last 14 months) for the
     # tier, recent posting times (epoch seconds, within the velocity window) for the velocity check, and the
     # latest expiry of the member's activations (no offer lookup when it is past).
     spend: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)

@@ -372,14 +372,17 @@ def _tier(
     cutoff: pd.Timestamp,
     config: FeatureConfig,
 ) -> None:
-    """Tier as the rules decide it at the cutoff: qualifying spend of its calendar month and the 11 before."""
+    """Tier as the rules decide it at the cutoff: qualifying spend of the 12 complete calendar months before
+    the cutoff's month (``loyalty_core.rules.tier_window``)."""
     month = cutoff.tz_localize(None).to_period("M")
-    start = pd.Timestamp((month - 11).start_time, tz="UTC").as_unit("us").value // 1000
+    start = pd.Timestamp((month - 12).start_time, tz="UTC").as_unit("us").value // 1000
+    end = pd.Timestamp(month.start_time, tz="UTC").as_unit("us").value // 1000
     qualifying = config.qualifying_types
-    ok = (txns.t >= start) & txns.isin("type", qualifying)
+    ok = (txns.t >= start) & (txns.t < end) & txns.isin("type", qualifying)
     spend = _sum(txns.code, n, txns.col("amount").astype(np.float64), ok)
     if refunds.n:
-        back = (refunds.times("original_at") >= start) & refunds.isin("type", qualifying)
+        original = refunds.times("original_at")
+        back = (original >= start) & (original < end) & refunds.isin("type", qualifying)
         spend = spend - _sum(refunds.code, n, refunds.col("amount").astype(np.float64), back)
     spend = np.round(spend, 2)  # cents, as the ledger's Decimal arithmetic; thresholds compare exactly
     levels = np.asarray(config.tier_min_spend)

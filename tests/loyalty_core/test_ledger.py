@@ -48,10 +48,27 @@ def view(engine: Engine, customer: str, now: dt.datetime = T0) -> dict:  # type:
 def test_tier_rises_with_rolling_spend(db_engine: Engine) -> None:
     assert post(db_engine, "a", "c", "299999.00")["tier"] == "base"
     assert post(db_engine, "b", "c", "1000.00")["points"] == 10
-    boosted = post(db_engine, "c", "c", "1000.00", at=T0 + dt.timedelta(hours=1))
+    same_month = post(db_engine, "c", "c", "1000.00", at=T0 + dt.timedelta(hours=1))
+    assert (same_month["tier"], same_month["points"]) == ("base", 10)  # reviewed as the next month begins
+    boosted = post(db_engine, "d", "c", "1000.00", at=T0 + dt.timedelta(days=31))
     assert (boosted["tier"], boosted["points"]) == ("silver", 12)
-    later = post(db_engine, "d", "c", "1000.00", at=T0 + dt.timedelta(days=370))
+    later = post(db_engine, "e", "c", "1000.00", at=T0 + dt.timedelta(days=400))
     assert (later["tier"], later["points"]) == ("base", 10)
+
+
+def test_a_back_dated_posting_gets_the_tier_of_its_own_date(db_engine: Engine) -> None:
+    """Spend dated after a posting never lifts its tier, whatever order the postings arrive in."""
+    now = T0 + dt.timedelta(days=45)  # 2026-04-15
+    txn = ledger.TransactionIn("big", "c", "purchase", Decimal("300000.00"), T0 + dt.timedelta(days=20))
+    journal.in_transaction(
+        db_engine, lambda s: ledger.post_transaction(s, txn, rules=BRIEF, actor="t", now=now)
+    )
+    early = ledger.TransactionIn("early", "c", "purchase", Decimal("1000.00"), T0 + dt.timedelta(days=1))
+    got = journal.in_transaction(
+        db_engine, lambda s: ledger.post_transaction(s, early, rules=BRIEF, actor="t", now=now).response
+    )
+    assert (got["tier"], got["points"]) == ("base", 10)
+    assert post(db_engine, "april", "c", "1000.00", at=now)["tier"] == "silver"
 
 
 def test_caps_hold_across_requests(db_engine: Engine) -> None:

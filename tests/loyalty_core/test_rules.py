@@ -72,19 +72,21 @@ def test_tier_boost_applies_from_rolling_spend() -> None:
     assert earn(amount="1000", spend=Decimal("1000000")).points == 15
 
 
-def test_tier_window_is_this_month_and_eleven_before() -> None:
-    assert tier_window(dt.datetime(2026, 3, 15, tzinfo=dt.UTC)) == ("2025-04", "2026-03")
-    assert tier_window(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)) == ("2026-01", "2026-12")
+def test_tier_window_is_the_twelve_complete_months_before() -> None:
+    assert tier_window(dt.datetime(2026, 3, 15, tzinfo=dt.UTC)) == ("2025-03", "2026-02")
+    assert tier_window(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)) == ("2025-12", "2026-11")
+    assert tier_window(dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) == ("2025-01", "2025-12")
 
 
 def test_spend_by_month_rolls_and_forgets_old_months() -> None:
     spend: dict[str, Decimal] = {}
     add_spend(spend, dt.date(2025, 1, 31), Decimal(100))
     add_spend(spend, dt.date(2025, 12, 1), Decimal(50))
-    assert rolling_spend(spend, dt.datetime(2025, 12, 31, tzinfo=dt.UTC)) == 150
-    assert rolling_spend(spend, dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) == 50
-    add_spend(spend, dt.date(2026, 2, 1), Decimal(-20))
-    assert spend == {"2025-12": Decimal(50), "2026-02": Decimal(-20)}
+    assert rolling_spend(spend, dt.datetime(2025, 12, 31, tzinfo=dt.UTC)) == 100  # December is not complete
+    assert rolling_spend(spend, dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) == 150
+    assert rolling_spend(spend, dt.datetime(2026, 2, 1, tzinfo=dt.UTC)) == 50
+    add_spend(spend, dt.date(2026, 3, 1), Decimal(-20))
+    assert spend == {"2025-12": Decimal(50), "2026-03": Decimal(-20)}
 
 
 def test_velocity_memory_keeps_only_what_can_still_count() -> None:

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from loyalty_core import activities, journal, ledger, offers, reversals, spending
+from loyalty_core import activities, decisions, journal, ledger, offers, reversals, spending
 from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.rules import load_rules
 from loyalty_core.schema import Customer, OfferEvent
@@ -90,6 +90,23 @@ def build_tiny_ledger(engine: Engine) -> Engine:
         {"id": "info", "kind": "informational", "duration_days": 7},
     ):
         _run(engine, offers.upsert_offer, spec=spec, now=at("2025-01-01T00:00:00"))
+    # The ranking decisions the activations below answer (an activation must name a served decision).
+    _run(
+        engine,
+        decisions.record_decisions,
+        rows=[
+            {
+                "id": f"d-{offer}",
+                "customer_id": "alice",
+                "made_at": at(made),
+                "policy": "test",
+                "offer_id": offer,
+                "probability": 1.0,
+                "served": True,
+            }
+            for offer, made in (("x2", "2026-02-01T00:00:00"), ("bonus", "2026-02-10T00:00:00"))
+        ],
+    )
 
     _post(engine, "a0", "alice", "2025-03-20T12:00:00", "purchase", "3000.00", "groceries", "pos")
     _post(engine, "a1", "alice", "2025-04-20T12:00:00", "purchase", "10000.00", "groceries", "pos")

@@ -98,10 +98,10 @@ def test_features_of_the_tiny_ledger_match_hand_computed_values(tiny_ledger: Eng
         # 2026-03-10 has since emptied both, which the features must not see.
         "points_expiring_30d": 10,
         "points_expiring_90d": 110,
-        # Tier window April 2025 - March 2026: 10000 + 5000 + 2000 (the March 2025 purchase is out).
+        # Tier window: the complete months March 2025 - February 2026: 3000 + 10000 + 5000 + 2000.
         "tier": 0,
-        "tier_spend_12m": 17000.0,
-        "spend_to_next_tier": 300000.0 - 17000.0,
+        "tier_spend_12m": 20000.0,
+        "spend_to_next_tier": 300000.0 - 20000.0,
         "offers_sent": 2,
         "offers_viewed": 2,
         "offers_activated": 2,

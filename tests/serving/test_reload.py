@@ -171,7 +171,7 @@ def test_a_broken_champion_degrades_the_service_and_the_rest_keeps_working(
     world: World, world_db: Engine, registry: str, broken_champion: str
 ) -> None:
     with TestClient(scored_app(world_db, world)) as client:
-        health = client.get("/health").json()
+        health = client.get("/health", headers={"X-API-Key": "test-admin-key"}).json()
         assert health["status"] == "degraded"
         churn = health["models"]["churn"]
         assert (churn["status"], churn["version"]) == ("degraded", None)

@@ -128,7 +128,7 @@ def test_without_models_scoring_is_503_with_the_reason_and_the_ledger_works(
         headers=auth["core"],
     )
     assert posted.status_code == 200, posted.text
-    health = client.get("/health").json()
+    health = client.get("/health", headers=auth["admin"]).json()  # details: admin only
     assert health["status"] == "degraded"
     assert health["database"] == "ok"
     assert "no 'champion' version of model 'loyalty-churn'" in health["models"]["churn"]["error"]
