@@ -393,6 +393,15 @@ def run_step(engine: Engine, model: Model, op: Op, call: Call) -> str:
                 out = _outcome(call, s)
                 held = _held_points(s, out) if call.batch else {}
                 call.judge(shadow, out, held)
+                if not isinstance(out, LoyaltyError):  # (a refused call's transaction is not to be continued)
+                    # More work in the same transaction, which must see the first call's writes; the ledger
+                    # agrees with itself inside it too, before the roll-back.
+                    shadow.timeout_job(op.now, spending.void_timed_out_holds(s, now=op.now))
+                    problems = statements.check_invariants(s)
+                    check(problems == [], f"invariants inside the transaction: {problems}")
+                    members = dict(s.execute(select(Member.id, Member.balance)).tuples().all())
+                    want = {m.id: m.balance for m in shadow.members.values()}
+                    check(members == want, f"balances inside the transaction {members} != model {want}")
                 raise _RollBack
         except _RollBack:
             pass
@@ -485,15 +494,21 @@ def check_ledger(
             if member not in model.members:
                 continue
             view = statements.customer_view(s, member, rules=RULES, now=now)
+            mm = model.members[member]
+            expiring: dict[dt.datetime, int] = defaultdict(int)
+            for lot in mm.lots:
+                if lot.remaining:
+                    expiring[lot.expires_at] += lot.remaining
             want_view = (
-                model.members[member].balance,
-                model.members[member].debt,
+                mm.balance,
+                mm.debt,
                 max(model.available(member, now), 0),
+                [{"points": p, "expires_at": at.isoformat()} for at, p in sorted(expiring.items())][:12],
             )
-            got_view = (view["balance"], view["debt"], view["available"])
+            got_view = (view["balance"], view["debt"], view["available"], view["expiring"])
             check(
                 got_view == want_view,
-                f"customer_view {member} (balance, debt, available) {got_view} != {want_view}",
+                f"customer_view {member} (balance, debt, available, expiring) {got_view} != {want_view}",
             )
 
         # The public statement as of past instants: just before, at and after movements, and anywhere.
