@@ -111,7 +111,8 @@ def _occurred(rng: random.Random) -> tuple[str, int]:
     if r < 0.6:
         return ("back", rng.randint(3600, 90 * 86400))
     if r < 0.68:
-        return ("back", rng.randint(360 * 86400, 370 * 86400))  # around a lot's lifetime
+        # around a lot's lifetime, and exactly it: a lot that falls due the instant it is booked
+        return ("back", rng.choice([rng.randint(360 * 86400, 370 * 86400), 365 * 86400]))
     if r < 0.75:
         return ("back", rng.randint(366 * 86400, 900 * 86400))  # born already due
     if r < 0.82:
@@ -151,11 +152,12 @@ def generate(seed: int, steps: int) -> list[Op]:
     kinds = list(WEIGHTS)
     weights = [WEIGHTS[k] for k in kinds]
     ops: list[Op] = []
-    follow: list[tuple[str, dict[str, Any]]] = []  # what a till or a fraudster does right after
+    # What a till or a fraudster does right after, and how long after (seconds to choose from).
+    follow: list[tuple[str, dict[str, Any], list[int]]] = []
     for step in range(steps):
         if follow:
-            now += dt.timedelta(seconds=rng.choice([0, 1, 5, 60, 240]))
-            kind, args = follow.pop(0)
+            kind, args, delays = follow.pop(0)
+            now += dt.timedelta(seconds=rng.choice(delays))
             if kind == "redeem":
                 args = {**args, "id": f"r{step}"}
             ops.append(Op(step, now, kind, args, kind in MUTATING and rng.random() < 0.07))
@@ -221,11 +223,22 @@ def generate(seed: int, steps: int) -> list[Op]:
             raise AssertionError(kind)
         rollback = kind in MUTATING and rng.random() < 0.07
         ops.append(Op(step, now, kind, args, rollback))
-        if kind == "hold" and rng.random() < 0.5:  # the till settles its hold at once (the latest hold)
-            follow.append((rng.choice(["capture", "capture", "void"]), {"pick": 0.999999, "unknown": False}))
+        if (
+            kind == "hold" and rng.random() < 0.5
+        ):  # the till settles its hold (the latest), even at its timeout
+            timeout = args["timeout"] or 900
+            follow.append(
+                (
+                    rng.choice(["capture", "capture", "void"]),
+                    {"pick": 0.999999, "unknown": False},
+                    [0, 1, 5, 60, 240, timeout - 1, timeout, timeout],
+                )
+            )
         if kind == "earn" and rng.random() < 0.2:  # spend what was just earned: the rapid-redeem check
             share = rng.choice([0.6, 0.9, 1.0])
-            follow.append(("redeem", {"customer": args["customer"], "share": share, "reward": "gift"}))
+            follow.append(
+                ("redeem", {"customer": args["customer"], "share": share, "reward": "gift"}, [0, 1, 60])
+            )
     return ops
 
 
