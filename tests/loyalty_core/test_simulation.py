@@ -399,7 +399,7 @@ def run_step(engine: Engine, model: Model, op: Op, call: Call) -> str:
                     shadow.timeout_job(op.now, spending.void_timed_out_holds(s, now=op.now))
                     problems = statements.check_invariants(s)
                     check(problems == [], f"invariants inside the transaction: {problems}")
-                    members = dict(s.execute(select(Member.id, Member.balance)).tuples().all())
+                    members = {r.id: r.balance for r in s.execute(select(Member.id, Member.balance))}
                     want = {m.id: m.balance for m in shadow.members.values()}
                     check(members == want, f"balances inside the transaction {members} != model {want}")
                 raise _RollBack
