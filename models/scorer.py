@@ -216,9 +216,17 @@ def aliased_version(client: Any, name: str, alias: str, uri: str) -> Any | None:
         )
         if missing:
             return None
-        raise Unavailable(f"cannot query the model registry ({uri}): {exc.message}", model=name) from exc
+        raise Unavailable(
+            f"cannot query the model registry ({uri}): {exc.message}",
+            model=name,
+            public="the model registry cannot be queried",
+        ) from exc
     except OSError as exc:
-        raise Unavailable(f"cannot reach the model registry ({uri}): {exc}", model=name) from exc
+        raise Unavailable(
+            f"cannot reach the model registry ({uri}): {exc}",
+            model=name,
+            public="the model registry cannot be reached",
+        ) from exc
 
 
 @contextmanager
@@ -236,6 +244,7 @@ def downloaded(name: str, alias: str, uri: str) -> Iterator[tuple[Any, Path]]:
         raise Unavailable(
             f"no {alias!r} version of model {name!r} in the registry ({uri}): train and promote one first",
             model=name,
+            public=f"no {alias!r} version of model {name!r} in the registry: train and promote one first",
         )
     tmp = Path(tempfile.mkdtemp(prefix="loyalty-model-"))
     try:
@@ -250,7 +259,9 @@ def downloaded(name: str, alias: str, uri: str) -> Iterator[tuple[Any, Path]]:
             )
         except (MlflowException, OSError) as exc:
             raise Unavailable(
-                f"model {name!r} version {version.version} ({alias}) cannot be downloaded: {exc}", model=name
+                f"model {name!r} version {version.version} ({alias}) cannot be downloaded: {exc}",
+                model=name,
+                public=f"model {name!r} version {version.version} ({alias}) cannot be downloaded",
             ) from exc
         yield version, local
     finally:
@@ -275,7 +286,9 @@ def load_champion(
             scorer = Scorer.from_dir(found, num_threads=num_threads)
         except (OSError, ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
             raise Unavailable(
-                f"model {name!r} version {version.version} ({alias}) is broken: {exc}", model=name
+                f"model {name!r} version {version.version} ({alias}) is broken: {exc}",
+                model=name,
+                public=f"model {name!r} version {version.version} ({alias}) is broken",
             ) from exc
     log.info("loaded %s version %s (%s)", name, version.version, alias)
     return Champion(scorer, str(version.version), scorer.features, version.run_id)

@@ -500,5 +500,9 @@ def load_uplift(
             try:
                 found[arm] = Scorer.from_dir(hits[0], num_threads=num_threads)
             except (OSError, ValueError, KeyError) as exc:
-                raise Unavailable(f"{name} v{version.version} is broken: {exc}", model=name) from exc
+                raise Unavailable(
+                    f"{name} v{version.version} is broken: {exc}",
+                    model=name,
+                    public=f"{name} v{version.version} is broken",
+                ) from exc
     return UpliftScorers(found["treated"], found["control"], str(version.version))

@@ -63,7 +63,10 @@ class Slot(Generic[T]):
             try:
                 value, version = self._loader()
             except LoyaltyError as exc:  # an anticipated state, its message written for people
-                self._failed(exc.message, exc.message, logging.WARNING)
+                # ``public``: the message without what only an operator should see (paths, store URIs,
+                # the underlying exception's text).
+                public = exc.details.get("public")
+                self._failed(exc.message, public if isinstance(public, str) else exc.message, logging.WARNING)
             except Exception as exc:  # a broken artifact must not take the service down
                 detail = describe_error(exc)
                 self._failed(detail, f"it failed to load ({type(exc).__name__})", logging.ERROR)

@@ -201,3 +201,21 @@ def test_after_a_500_the_connection_still_answers(served: int, caplog: pytest.Lo
     finally:
         conn.close()
     assert "Exception in ASGI application" not in caplog.text
+
+
+def test_a_503_names_the_missing_model_but_not_the_registry_or_its_path(
+    request: pytest.FixtureRequest,
+) -> None:
+    """A champion that is not there is a 503 any core caller may read: what to do, not where the store is."""
+    from serving.scoring import _model_slot
+
+    registry: str = request.getfixturevalue("_empty_registry")
+    store_path = registry.removeprefix("sqlite:///")
+    slot = _model_slot("loyalty-churn", "churn model", registry, lambda champion: champion)
+    assert not slot.reload()
+    with pytest.raises(Unavailable) as refused:
+        slot.get()
+    assert "train and promote one first" in refused.value.message
+    assert store_path not in refused.value.message
+    assert "sqlite" not in refused.value.message
+    assert store_path in slot.status()["error"]  # an admin's /health still says where it looked
