@@ -85,16 +85,6 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``, safe to print or log."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: show it, it is the user's own input and has no parsable password
-        return url
-
-
 @app.command()
 @cli_errors
 def init() -> None:
