@@ -6,11 +6,11 @@ redemption of "about what is available") carry a number in [0, 1) or a share, re
 state when the step runs; the model's state depends only on the seed and the ledger's answers, so a seed
 replays exactly.
 
-``Model`` applies each operation by the rules of docs' time model (/work/notes/time_model.md, README): it is
-plain Python (lists of lots, dicts of holds) so that it is obviously right. It does not re-derive the rules'
-arithmetic: a new earning's points and status (posted or held by the fraud checks) are taken from the ledger's
-answer, as is a new redemption's status; everything else (replays, errors, balances, debt, lots, expiry,
-reservations, the dates of every movement) is checked against it.
+``Model`` applies each operation by the ledger's time model (README, "The time model" and "What is
+guaranteed"): it is plain Python (lists of lots, dicts of holds) so that it is obviously right. It does not
+re-derive the rules' arithmetic: a new earning's points and status (posted or held by the fraud checks) are
+taken from the ledger's answer, as is a new redemption's status; everything else (replays, errors, balances,
+debt, lots, expiry, reservations, the dates of every movement) is checked against it.
 """
 
 from __future__ import annotations
