@@ -405,6 +405,15 @@ class Model:
                 lot.remaining = 0
         return n, pts
 
+    def _expire_before_debit(self, m: MMember, now: dt.datetime, *, optional: bool, answer: object) -> None:
+        """Expire the member's due lots before a debit; when the time model leaves it open (no points are
+        taken), follow the ledger's choice, which its answer's balance shows."""
+        due = sum(lot.remaining for lot in m.lots if lot.remaining and lot.expires_at <= now)
+        if optional and due and isinstance(answer, dict) and answer.get("balance") == m.balance:
+            self.events["due lots left for the next debit"] += 1
+            return
+        self._expire(m, now)
+
     def _credit(self, m: MMember, points: int, origin: str | None, at: dt.datetime, now: dt.datetime) -> None:
         """Debt first (settled now: it exists now), the rest a new lot dated ``at`` (time model 1, 6, 7)."""
         settle = min(points, m.debt)
@@ -578,8 +587,10 @@ class Model:
             return
         answer = expect_answer(out)
         m = self.members[customer]
-        self._expire(m, now)  # due lots go before any points are taken (time model 2)
         status = answer.get("status")
+        # Due lots go before any points are taken (time model 2); a held redemption takes none yet, so
+        # whether its due lots go now or at its release is the ledger's choice (its answer's balance says).
+        self._expire_before_debit(m, now, optional=status == "held", answer=answer)
         check(status in ("posted", "held"), f"redemption status {status!r}")
         if status == "held":
             check(
@@ -777,7 +788,8 @@ class Model:
             credited * e.refunded / e.amount
         )
         m = self.members[e.member]
-        self._expire(m, now)
+        # A claw-back of nothing (a held earning's reversal) need not expire anything.
+        self._expire_before_debit(m, now, optional=pts == 0, answer=out)
         taken = self._take(m, min(pts, m.balance), now, first=tid)
         shortfall = pts - taken
         if shortfall:
