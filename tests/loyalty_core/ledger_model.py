@@ -158,8 +158,8 @@ def generate(seed: int, steps: int) -> list[Op]:
         if follow:
             kind, args, delays = follow.pop(0)
             now += dt.timedelta(seconds=rng.choice(delays))
-            if kind == "redeem":
-                args = {**args, "id": f"r{step}"}
+            if kind in ("redeem", "reverse"):
+                args = {**args, "id": f"r{step}" if kind == "redeem" else f"v{step}"}
             ops.append(Op(step, now, kind, args, kind in MUTATING and rng.random() < 0.07))
             continue
         now += _advance(rng)
@@ -227,6 +227,9 @@ def generate(seed: int, steps: int) -> list[Op]:
             kind == "hold" and rng.random() < 0.5
         ):  # the till settles its hold (the latest), even at its timeout
             timeout = args["timeout"] or 900
+            if rng.random() < 0.25:  # a refund claws the held points back before the till captures
+                back = {"pick": rng.random(), "share": None, "unknown": False, "customer": args["customer"]}
+                follow.append(("reverse", back, [0, 1]))
             follow.append(
                 (
                     rng.choice(["capture", "capture", "void"]),

@@ -277,7 +277,8 @@ def resolve(op: Op, model: Model) -> Call | None:
     if op.kind in ("reverse", "replay_reverse"):
         if op.kind == "reverse":
             vid = a["id"]
-            e = pick(list(model.earnings.values()), a["pick"])
+            who = a.get("customer")  # a refund of this customer's, when the generator says whose
+            e = pick([e for e in model.earnings.values() if who in (None, e.member)], a["pick"])
             if e is None and not a["unknown"]:
                 return None
             tid = "t-unknown" if a["unknown"] or e is None else e.id
