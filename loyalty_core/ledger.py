@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from loyalty_core import bounds
 from loyalty_core.errors import Conflict, InvalidInput, LoyaltyError
 from loyalty_core.journal import (
     ACTIVATIONS,
@@ -88,7 +89,7 @@ def validate_transaction(t: TransactionIn, rules: Rules, now: dt.datetime) -> Tr
             f"currency {currency} cannot earn points under rules {rules.version} (they accept {known})",
             field="currency",
         )
-    for name, limit in (("category", 32), ("channel", 16)):  # the column widths of ``entries``
+    for name, limit in (("category", bounds.CATEGORY_LEN), ("channel", bounds.CHANNEL_LEN)):
         v = getattr(t, name)
         if v is not None and (not isinstance(v, str) or len(v) > limit or not v.isprintable()):
             raise InvalidInput(f"{name} must be a printable string of at most {limit} characters", field=name)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from loyalty_core import bounds
 from loyalty_core.errors import Conflict, InvalidInput, NotFound
 from loyalty_core.expiry import expire_overdue
 from loyalty_core.journal import (
@@ -57,8 +58,8 @@ def reverse(
     as debt, which later earnings settle before anything reaches the balance.
     """
     now = now or utcnow()
-    check_id(transaction_id, "transaction_id", 128)
-    check_id(reversal_id, "reversal_id", 128)
+    check_id(transaction_id, "transaction_id", bounds.EXT_ID_LEN)
+    check_id(reversal_id, "reversal_id", bounds.EXT_ID_LEN)
     refund = check_amount(amount) if amount is not None else None
     original = session.execute(
         select(Entry).where(Entry.kind == "earn", Entry.ext_id == transaction_id)
@@ -140,6 +141,7 @@ def review_held(
 ) -> dict[str, Any]:
     """Release a held posting (credited as of now) or confirm its rejection; once per posting."""
     now = now or utcnow()
+    check_id(transaction_id, "transaction_id", bounds.EXT_ID_LEN)
     original = session.execute(
         select(Entry).where(Entry.kind == "earn", Entry.ext_id == transaction_id)
     ).scalar()

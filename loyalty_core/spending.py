@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from loyalty_core import bounds
 from loyalty_core.errors import Conflict, InvalidInput, NotFound
 from loyalty_core.expiry import expire_overdue
 from loyalty_core.journal import (
@@ -60,7 +61,7 @@ def redeem(
 ) -> dict[str, Any]:
     """Spend points at once, earliest-expiring lots first; a short balance is a 409, never a negative one."""
     now = now or utcnow()
-    check_id(redemption_id, "redemption_id", 128)
+    check_id(redemption_id, "redemption_id", bounds.EXT_ID_LEN)
     check_id(customer_id, "customer_id")
     check_points(points)
     check_reward(reward)
@@ -140,7 +141,7 @@ def create_hold(
 ) -> dict[str, Any]:
     """Reserve points at a till: they stop being spendable until the hold is captured, voided or times out."""
     now = now or utcnow()
-    check_id(hold_id, "hold_id", 128)
+    check_id(hold_id, "hold_id", bounds.EXT_ID_LEN)
     check_id(customer_id, "customer_id")
     check_points(points)
     check_reward(reward)
@@ -238,7 +239,7 @@ def _locked_hold(session: Session, hold_id: str) -> Hold | None:
 def _settle_hold(
     session: Session, hold_id: str, *, capture: bool, actor: str, now: dt.datetime
 ) -> dict[str, Any]:
-    check_id(hold_id, "hold_id", 128)
+    check_id(hold_id, "hold_id", bounds.EXT_ID_LEN)
     kind = "capture" if capture else "void"
     member_id = session.scalar(select(Hold.member_id).where(Hold.id == hold_id, Hold.kind == "till"))
     if member_id is None:
@@ -354,7 +355,7 @@ def review_held_redemption(
     only fail if lots expired in between (409 ``insufficient_points``, and the redemption stays held).
     """
     now = now or utcnow()
-    check_id(redemption_id, "redemption_id", 128)
+    check_id(redemption_id, "redemption_id", bounds.EXT_ID_LEN)
     original = session.execute(
         select(Entry).where(Entry.kind == "redeem", Entry.ext_id == redemption_id)
     ).scalar()
