@@ -144,7 +144,7 @@ def load_customers(session: Session, frame: pd.DataFrame, *, source: str, now: d
     return len(rows)
 
 
-def load_offers(session: Session, frame: pd.DataFrame, *, now: dt.datetime) -> dict[str, Offer]:
+def load_offers(session: Session, frame: pd.DataFrame, *, rules: Rules, now: dt.datetime) -> dict[str, Offer]:
     offers: dict[str, Offer] = {}
     for r in _records(frame):
         spec = {k: v for k, v in r.items() if k != "offer_id"}
@@ -153,7 +153,7 @@ def load_offers(session: Session, frame: pd.DataFrame, *, now: dt.datetime) -> d
             if spec.get(listed) is not None:
                 spec[listed] = [str(x) for x in spec[listed]]
         spec["duration_days"] = int(spec["duration_days"])
-        offers[spec["id"]] = upsert_offer(session, spec, now=now)
+        offers[spec["id"]] = upsert_offer(session, spec, now=now, rules=rules)
     return offers
 
 
@@ -296,7 +296,7 @@ def ingest_history(
     tick("customers", len(customers))
 
     offers_frame = pd.read_parquet(directory / "offers.parquet")
-    offers = in_transaction(engine, lambda s: load_offers(s, offers_frame, now=now))
+    offers = in_transaction(engine, lambda s: load_offers(s, offers_frame, rules=rules, now=now))
     report.offers = len(offers)
 
     decisions = pd.read_parquet(directory / "decisions.parquet")

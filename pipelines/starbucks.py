@@ -615,7 +615,7 @@ def load_offers(
         spec["value"] = rules.in_home_currency(Decimal(str(attrs["difficulty"])), CURRENCY)
         if spec.get("threshold") is not None:
             spec["threshold"] = rules.in_home_currency(Decimal(str(spec["threshold"])), CURRENCY)
-        offer = upsert_offer(session, spec, now=now)
+        offer = upsert_offer(session, spec, now=now, rules=rules)
         offer.attributes = spec["attributes"]
         kinds[offer.kind] += 1
     session.flush()

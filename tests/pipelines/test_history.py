@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -16,9 +17,10 @@ from typer.testing import CliRunner
 from loyalty_core import statements
 from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.errors import InvalidInput
+from loyalty_core.journal import in_transaction
 from loyalty_core.rules import load_rules
 from loyalty_core.schema import Activation, Customer, Decision, Entry, Member, OfferEvent
-from pipelines.history import ingest_history
+from pipelines.history import ingest_history, load_offers
 from serving.cli import app
 
 RULES = load_rules(DEFAULT_RULES)
@@ -254,3 +256,22 @@ def test_a_simulated_history_lands_in_the_ledger_as_the_simulator_says(
         assert statements.check_invariants(s) == []
         earned = s.scalar(select(func.sum(Entry.points)).where(Entry.kind == "earn"))
     assert earned == report.transactions.points
+
+
+def test_an_offer_for_a_tier_the_rules_do_not_have_is_refused(engine: Engine) -> None:
+    """An unknown ``min_tier`` would match no member (or, read as "no tier", everyone): the import stops."""
+    frame = pd.DataFrame(
+        [
+            {
+                "offer_id": "vip",
+                "name": "VIP",
+                "kind": "informational",
+                "duration_days": 7,
+                "min_tier": "platinum",
+            }
+        ]
+    )
+    with pytest.raises(InvalidInput, match="platinum"):
+        in_transaction(engine, lambda s: load_offers(s, frame, rules=RULES, now=at(0)))
+    ok = frame.assign(min_tier="gold")
+    assert set(in_transaction(engine, lambda s: load_offers(s, ok, rules=RULES, now=at(0)))) == {"vip"}
