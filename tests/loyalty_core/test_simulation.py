@@ -593,9 +593,9 @@ def test_generator_is_pure_and_covers_every_operation() -> None:
     """A seed must replay exactly: the same seed draws the same run, and the runs exercise every kind."""
     assert [str(op) for op in generate(7, 200)] == [str(op) for op in generate(7, 200)]
     assert [str(op) for op in generate(7, 200)] != [str(op) for op in generate(8, 200)]
-    kinds = {op.kind for seed in range(20) for op in generate(seed, STEPS)}
+    kinds = {op.kind for seed in range(20) for op in generate(seed, 40)}
     assert kinds == set(WEIGHTS)
-    assert any(op.rollback for op in generate(3, STEPS))
+    assert any(op.rollback for op in generate(3, 40))
 
 
 def _fresh_sqlite(request: pytest.FixtureRequest, path: Path) -> Engine:
@@ -625,7 +625,7 @@ def test_simulation_reaches_the_hard_cases(request: pytest.FixtureRequest, tmp_p
     for seed in range(20):
         eng = _fresh_sqlite(request, tmp_path / f"{seed}.db")
         try:
-            done, events = simulate(eng, 1000 + seed)
+            done, events = simulate(eng, 1000 + seed, steps=40)
         finally:
             eng.dispose()
         seen.update(events)
