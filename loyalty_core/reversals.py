@@ -33,13 +33,17 @@ from loyalty_core.rules import (
 from loyalty_core.schema import Entry
 
 
-def _credited_points(session: Session, original: Entry) -> int:
+def _credit(session: Session, original: Entry) -> tuple[int, int]:
+    """The points a transaction credited and the entry that holds its lot: the posting itself, or the review
+    that released it (a held posting earns nothing, and gets no lot, until it is released)."""
     if original.status == "posted":
-        return original.points
+        return original.points, original.id
     review = session.execute(
         select(Entry).where(Entry.kind == "review", Entry.ext_id == original.ext_id)
     ).scalar()
-    return review.points if review is not None and review.status == "posted" else 0
+    if review is not None and review.status == "posted":
+        return review.points, review.id
+    return 0, original.id
 
 
 def reverse(
@@ -83,9 +87,10 @@ def reverse(
         raise Conflict(f"transaction {transaction_id!r} is already fully reversed", code="already_reversed")
     if refund > left:
         raise InvalidInput(f"amount {refund} exceeds what is left to refund ({left})", field="amount")
-    pts = reversal_points(_credited_points(session, original), original.amount, refunded_before, refund)
+    credited, lot_entry = _credit(session, original)
+    pts = reversal_points(credited, original.amount, refunded_before, refund)
     expire_overdue(session, m, now=now)  # points that were dead by now cannot be clawed back from
-    taken = take_from_lots(session, m.id, min(pts, m.balance), now=None, first_entry=original.id)
+    taken = take_from_lots(session, m.id, min(pts, m.balance), now=None, first_entry=lot_entry)
     shortfall = pts - taken
     entry = PendingEntry(
         entry_row(
