@@ -8,11 +8,13 @@ is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.metadata
 import logging
 import logging.config
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
@@ -33,10 +35,26 @@ app = typer.Typer(
 stderr = Console(stderr=True)
 
 
+DISTRIBUTION = "loyalty-platform"  # the name pyproject.toml installs the package under
+
+
+def _print_version(value: bool) -> None:
+    """``--version``: the installed distribution's version, so it matches what pip reports."""
+    if value:
+        typer.echo(f"loyalty {importlib.metadata.version(DISTRIBUTION)}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the installed version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Configure logging once, for every command."""
     level = logging.DEBUG if verbose else logging.INFO
@@ -83,6 +101,60 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code=1) from exc
 
     return wrapper
+
+
+def _ledger_engine() -> Any:
+    """An engine on the configured ledger, refused with one line saying what to run when its schema is
+    missing or behind this version's: without the check, ``no such table: members`` ends a traceback.
+
+    A SQLite file that is not there is refused before connecting, which would create it empty.
+    """
+    from pathlib import Path
+
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from loyalty_core.config import get_settings
+    from loyalty_core.db import alembic_config, make_engine
+    from loyalty_core.errors import Unavailable
+    from serving.stores import safe_url
+
+    url = get_settings().database_url
+    shown = safe_url(url)
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and database not in ("", ":memory:")
+        and not database.startswith("file:")
+        and not Path(database).expanduser().exists()
+    ):
+        raise Unavailable(f"there is no ledger database at {shown} yet: run `loyalty init` to create it")
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        engine.dispose()
+        raise Unavailable(f"cannot reach the database {shown}: {exc.orig}") from exc
+    scripts = ScriptDirectory.from_config(alembic_config())
+    heads = scripts.get_heads()
+    if current in heads:
+        return engine
+    engine.dispose()
+    if current is None:
+        raise Unavailable(f"the database {shown} has no ledger schema yet: run `loyalty init` to create it")
+    if current in {script.revision for script in scripts.walk_revisions()}:
+        raise Unavailable(
+            f"the database {shown} has an older ledger schema ({current}, this version needs "
+            f"{', '.join(heads)}): run `loyalty init` to migrate it"
+        )
+    raise Unavailable(
+        f"the database {shown} has a ledger schema ({current}) this version of loyalty does not know: it "
+        "was migrated by a newer version; install that version"
+    )
 
 
 @app.command()
@@ -150,10 +222,17 @@ def _parse_as_of(value: str | None) -> Any:
     return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
-def _progress() -> Any:
+@contextlib.contextmanager
+def _progress() -> Iterator[Any]:
+    """Progress bars on stderr, with log records printed above them while they are shown.
+
+    The plain handler writes to stderr behind the bars' back, so its lines land inside a half-drawn bar;
+    the bars' own console knows where the bars are and prints each record above them.
+    """
+    from rich.logging import RichHandler
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(
+    bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -161,6 +240,21 @@ def _progress() -> Any:
         console=stderr,
         transient=False,
     )
+    root = logging.getLogger()
+    plain = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    rich_handler = RichHandler(console=stderr, show_path=False, markup=False, rich_tracebacks=False)
+    rich_handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    for handler in plain:
+        rich_handler.setLevel(handler.level)
+        root.removeHandler(handler)
+    root.addHandler(rich_handler)
+    try:
+        with bar:
+            yield bar
+    finally:
+        root.removeHandler(rich_handler)
+        for handler in plain:
+            root.addHandler(handler)
 
 
 @app.command()
@@ -239,7 +333,6 @@ def ingest(
     from pathlib import Path
 
     from loyalty_core.config import get_settings
-    from loyalty_core.db import make_engine
     from loyalty_core.errors import InvalidInput
     from loyalty_core.rules import load_rules
     from pipelines.history import ingest_history
@@ -250,7 +343,7 @@ def ingest(
     if not source.exists():
         raise InvalidInput(f"{source}: no such file or directory")
     rules = load_rules(settings.rules)
-    engine = make_engine(settings.database_url)
+    engine = _ledger_engine()
     history = None
     processes = workers or os.cpu_count() or 1
     try:
@@ -324,8 +417,6 @@ def expire(
     """
     import datetime as dt
 
-    from loyalty_core.config import get_settings
-    from loyalty_core.db import make_engine
     from loyalty_core.expiry import check_not_after_now, expire_due, members_with_due_lots
     from loyalty_core.journal import in_transaction
     from loyalty_core.spending import void_timed_out_holds
@@ -335,7 +426,7 @@ def expire(
     if as_of is not None and len(as_of) == 10 and dt.date.fromisoformat(as_of) == now.date():
         cutoff = now  # "by the end of today" cannot reach past this moment
     check_not_after_now(cutoff, now)
-    engine = make_engine(get_settings().database_url)
+    engine = _ledger_engine()
     lots = points = 0
     try:
         members = in_transaction(engine, lambda s: members_with_due_lots(s, as_of=cutoff))
@@ -390,7 +481,9 @@ def features(
         ),
     ] = None,
     engine: Annotated[
-        str, typer.Option("--engine", help="pandas (in-process) or spark (needs the [spark] extra and Java).")
+        str,
+        # rich reads "[spark]" as a markup tag and drops it from --help: the backslash keeps the word
+        typer.Option("--engine", help="pandas (in-process) or spark (needs the \\[spark] extra and Java)."),
     ] = "pandas",
     out: Annotated[
         str | None, typer.Option("--out", help="Snapshot folder (default var/features).", show_default=False)
@@ -412,7 +505,6 @@ def features(
         raise InvalidInput("--as-of DATE is required (or --list for the catalogue)")
 
     from loyalty_core.config import get_settings
-    from loyalty_core.db import make_engine
     from loyalty_core.rules import load_rules
     from pipelines.feature_job import STEPS, parse_as_of_date, run_feature_job
     from pipelines.snapshots import DEFAULT_DIR
@@ -420,7 +512,7 @@ def features(
     cutoff = parse_as_of_date(as_of)
     settings = get_settings()
     rules = load_rules(settings.rules)
-    db = make_engine(settings.database_url)
+    db = _ledger_engine()
     try:
         with _progress() as bar:
             task = bar.add_task(f"features as of {as_of}", total=len(STEPS))
@@ -448,11 +540,17 @@ app.add_typer(train_app, name="train")
 
 
 def _job_progress(bar: Any, prefix: str = "") -> Callable[[str, int, int | None], None]:
-    """One bar per stage of a job's ``progress(stage, advance, total)`` callback."""
+    """One bar per stage of a job's ``progress(stage, advance, total)`` callback.
+
+    Jobs run one after another on one callback (the demo: simulate, ingest, train churn, train offers...)
+    reuse stage names: the simulator's "transactions" counts customers, the ingest's counts rows, and both
+    trainings have a "features" stage. A stage that comes back after its bar is full is a new stage, with a
+    bar of its own; adding it to the finished one showed ``transactions 257921/256421``.
+    """
     tasks: dict[str, Any] = {}
 
     def progress(stage: str, n: int, total: int | None = None) -> None:
-        if stage not in tasks:
+        if stage not in tasks or any(t.id == tasks[stage] and t.finished for t in bar.tasks):
             tasks[stage] = bar.add_task(prefix + stage, total=total)
         elif total is not None:
             bar.update(tasks[stage], total=total)
@@ -465,12 +563,11 @@ def _run_job(job: Callable[[Any, Any, Callable[[str, int, int | None], None]], A
     """What every staged job does around its work: the configured database and rules, a bar per stage, the
     engine released whatever happens, then the report's lines. ``job(engine, rules, progress)``."""
     from loyalty_core.config import get_settings
-    from loyalty_core.db import make_engine
     from loyalty_core.rules import load_rules
 
     settings = get_settings()
     rules = load_rules(settings.rules)
-    engine = make_engine(settings.database_url)
+    engine = _ledger_engine()
     try:
         with _progress() as bar:
             report = job(engine, rules, _job_progress(bar))
