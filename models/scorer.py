@@ -249,9 +249,12 @@ def downloaded(name: str, alias: str, uri: str) -> Iterator[tuple[Any, Path]]:
     tmp = Path(tempfile.mkdtemp(prefix="loyalty-model-"))
     try:
         try:
+            # The version's own artifact location, asked of this client: a ``models:/name/version`` URI
+            # would be resolved against MLflow's process-wide registry (whatever its ``registry_uri``
+            # argument says, MLflow 3.18), by default a ``mlflow.db`` in the working directory.
             local = Path(
                 download_artifacts(
-                    artifact_uri=f"models:/{name}/{version.version}",
+                    artifact_uri=client.get_model_version_download_uri(name, version.version),
                     dst_path=str(tmp),
                     tracking_uri=uri,
                     registry_uri=uri,
