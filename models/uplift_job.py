@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -269,12 +269,11 @@ def train_uplift(
     y = holdout[TARGET].to_numpy()
     treated = holdout["treated"].to_numpy()
     weight = ipw_weights(treated.astype(bool), holdout["probability"].to_numpy(dtype=np.float64))
+    by_propensity = propensity.predict_proba(x_hold)[:, 1]
     metrics = {
         "uplift_qini": qini_coefficient(y, predicted, treated, weight),
         "uplift_auuc": auuc(y, predicted, treated, weight),
-        "uplift_qini_propensity": qini_coefficient(
-            y, propensity.predict_proba(x_hold)[:, 1], treated, weight
-        ),
+        "uplift_qini_propensity": qini_coefficient(y, by_propensity, treated, weight),
         "uplift_train_rows": float(len(train_part)),
         "uplift_holdout_rows": float(len(holdout)),
     }
@@ -302,6 +301,7 @@ def train_uplift(
             y=y,
             treated=treated,
             weight=weight,
+            scores={"uplift model": predicted, "propensity model": by_propensity},
         )
         log_uplift(report, scorers, evaluation, holdout, columns, tracking_uri=tracking_uri, promote=promote)
     progress("uplift", 1, 3)
@@ -320,6 +320,8 @@ class Holdout:
     y: np.ndarray
     treated: np.ndarray
     weight: np.ndarray
+    # the rows' scores by each ranking the run compares (the new model's uplift, the propensity), for plots
+    scores: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def matrix(self, columns: Sequence[str]) -> np.ndarray:
         inputs = OfferInputs(FEATURE_NAMES, self.catalogue, columns=columns)
@@ -421,11 +423,137 @@ def log_uplift(
         )
         version = str(info.registered_model_version)
         run_id = run.info.run_id
+        for path, figure in uplift_figures(holdout, scorers, columns).items():
+            mlflow.log_figure(figure, path)
+        code_version = None if commit is None else commit + (" (with uncommitted changes)" if dirty else "")
+        card = uplift_card(
+            report,
+            scorers,
+            columns,
+            version=version,
+            run_id=run_id,
+            promotion=reason,
+            champion_version=champion_version,
+            champion_qini=champion_qini,
+            code_version=code_version,
+        )
+        mlflow.log_text(card, "model_card.md")
     client.set_model_version_tag(UPLIFT_MODEL, version, "promotion", reason)
     client.set_registered_model_alias(UPLIFT_MODEL, CHALLENGER, version)
     if decision:
         client.set_registered_model_alias(UPLIFT_MODEL, CHAMPION, version)
     report.version, report.promoted, report.reason, report.run_id = version, decision, reason, run_id
+
+
+def _gain(scorer: Scorer) -> np.ndarray:
+    return np.asarray(scorer.booster.feature_importance(importance_type="gain"), dtype=np.float64)
+
+
+def uplift_figures(holdout: Holdout, scorers: UpliftScorers, columns: Sequence[str]) -> dict[str, Any]:
+    """The plots a reviewer of an uplift run looks at, like the churn and offer runs': the Qini curves on
+    the holdout campaign (the model, ranking by propensity, random targeting) and each arm's importance."""
+    from matplotlib.figure import Figure
+
+    from models.evaluation import plot_importance
+    from models.uplift import qini_curve
+
+    figure = Figure(figsize=(6.0, 4.5), dpi=100, layout="constrained")
+    ax = figure.add_subplot()
+    end = 0.0
+    for name, score in holdout.scores.items():
+        share, qini = qini_curve(holdout.y, score, holdout.treated, holdout.weight)
+        coefficient = qini_coefficient(holdout.y, score, holdout.treated, holdout.weight)
+        ax.plot(share, qini, label=f"{name} (Qini {coefficient:.4f})")
+        end = float(qini[-1])
+    ax.plot([0.0, 1.0], [0.0, end], linestyle="--", color="grey", label="random targeting")
+    ax.set_xlabel("share of the holdout campaign targeted (by score)")
+    ax.set_ylabel("incremental responses per customer")
+    ax.set_title("Qini curves on the holdout campaign")
+    ax.legend(loc="best")
+    figures: dict[str, Any] = {"plots/qini.png": figure}
+    for arm, scorer in zip(ARMS, (scorers.treated, scorers.control), strict=True):
+        importance = plot_importance(list(columns), _gain(scorer))
+        importance.axes[0].set_title(f"Feature importance (gain), {arm} arm's model")
+        figures[f"plots/feature_importance_{arm}.png"] = importance
+    return figures
+
+
+def uplift_card(
+    report: UpliftReport,
+    scorers: UpliftScorers,
+    columns: Sequence[str],
+    *,
+    version: str | None,
+    run_id: str,
+    promotion: str,
+    champion_version: str | None = None,
+    champion_qini: float | None = None,
+    code_version: str | None = None,
+) -> str:
+    """The run's model card (markdown), the same kind the churn and offer runs log (``models.card``)."""
+    m = report.metrics
+
+    def top(scorer: Scorer) -> str:
+        gain = _gain(scorer)
+        return ", ".join(f"`{columns[i]}`" for i in np.argsort(-gain)[:8] if gain[i] > 0) or "none"
+
+    champion = (
+        f"| champion v{champion_version} | {champion_qini:.4f} | |"
+        if champion_version is not None and champion_qini is not None
+        else "| current champion | none | |"
+    )
+    truth = (
+        [
+            "",
+            "Against the simulator's truth (Spearman over every customer x offer of the holdout cutoff): "
+            f"{m['uplift_truth_spearman_incremental']:.3f} with the incremental uplift the model estimates "
+            f"(ranking by propensity: {m['propensity_truth_spearman_incremental']:.3f}).",
+        ]
+        if "uplift_truth_spearman_incremental" in m
+        else []
+    )
+    lines = [
+        f"# Model card: {UPLIFT_MODEL}" + (f" v{version}" if version else ""),
+        "",
+        f"- MLflow run: `{run_id}`",
+        f"- code version: `{code_version or 'unknown'}`",
+        f"- **promotion: {promotion}**",
+        "",
+        "## Intended use",
+        "",
+        "Estimates how much sending an offer raises a customer's chance of meeting its condition (treated "
+        "minus control). Only the `champion` version is used, by the expected-value policy and batch "
+        "scoring; without a champion the policy ranks by propensity x (value - cost). Not a propensity: "
+        "a high score means the offer changes behaviour, not that the customer will complete it.",
+        "",
+        "## Data",
+        "",
+        f"- learner: two models (T-learner), LightGBM, rows weighted by the inverse of their logged "
+        f"assignment probability; target `{TARGET}` in both arms",
+        f"- rows: {report.rows:,} ({report.train_rows:,} training, {report.holdout_rows:,} holdout)",
+        f"- holdout (out of time): the campaign of {report.holdout_cutoff}, untouched by training",
+        f"- {len(columns)} features; most important (gain): treated arm {top(scorers.treated)}; "
+        f"control arm {top(scorers.control)}",
+        "",
+        "## Metrics on the holdout campaign",
+        "",
+        "| ranking | Qini | AUUC |",
+        "| --- | ---: | ---: |",
+        f"| this model | {m['uplift_qini']:.4f} | {m['uplift_auuc']:.4f} |",
+        f"| by propensity | {m['uplift_qini_propensity']:.4f} | |",
+        "| random targeting | 0 | |",
+        champion,
+        *truth,
+        "",
+        "## Caveats",
+        "",
+        "- One holdout campaign: its offers, season and control share may be unusual, and a small campaign's "
+        "Qini is noisy.",
+        "- The effect is estimated only for offers and customers like those the randomised campaigns "
+        "reached.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def promotion(
