@@ -661,7 +661,7 @@ def test_simulation_reaches_the_hard_cases(request: pytest.FixtureRequest, tmp_p
 
 
 def test_reversal_of_a_released_held_earning_takes_its_own_lot_first(engine: Engine) -> None:
-    """Found by the simulation (SQLite seeds 148, 150 and 292 of 300 fail on it): a held earning's
+    """Found by the simulation (SQLite seeds 148, 150 and 292 failed on it before 948eb49): a held earning's
     points reach a lot only when it is released, and a reversal of it must drain that lot first (time model
     2), not the member's earliest-expiring one."""
     t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
