@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from loyalty_core.config import Settings, get_settings
 from loyalty_core.db import make_engine
 from loyalty_core.rules import load_rules
+from serving.apidocs import install_docs
 from serving.batcher import PostingBatcher
 from serving.decision_log import DecisionWriter
 from serving.deps import Services
@@ -115,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Points ledger and personalised offers for a bank's loyalty programme.",
         lifespan=lifespan,
         telemetry=None if settings.opentelemetry else TELEMETRY_OFF,
+        docs_url=None,  # FastAPI's pages load their assets from a CDN: install_docs serves our own copies
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -135,4 +138,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         models_admin.router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
+    install_docs(app)
     return app
