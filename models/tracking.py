@@ -254,6 +254,11 @@ def _log_plots(result: TrainingResult) -> None:
         mlflow.log_figure(fig, path)
 
 
+def challenger_model(name: str) -> str:
+    """Where challengers trained outside the job (notebooks, reviews) register, apart from ``name``."""
+    return f"{name}-challengers"
+
+
 def log_training(
     result: TrainingResult,
     *,
@@ -263,8 +268,16 @@ def log_training(
     min_delta: float = 0.0,
     run_name: str | None = None,
     tags: Mapping[str, str] | None = None,
+    register_as: str | None = None,
 ) -> RunReport:
-    """Log a training run and register its model as a new version; move ``champion`` if it is better."""
+    """Log a training run and register its model as a new version; move ``champion`` if it is better.
+
+    ``register_as``: the registered model the version goes to, by default the task's (the job's). A
+    notebook's challengers go to another name (``challenger_model``): registered beside the job's, they
+    became its "latest version" in MLflow's UI and in ``get_latest_versions``, which readers take for what
+    the job last trained. They are still judged against the task's champion, on their own holdout, and
+    never promoted: ``champion`` of another name is not what the service loads.
+    """
     from mlflow.models import infer_signature
 
     import mlflow
@@ -273,6 +286,13 @@ def log_training(
 
     uri, client = registry_client(tracking_uri)
     name = result.task.registered_model
+    registered = register_as or name
+    if registered != name and promote:
+        raise InvalidInput(
+            f"a version registered as {registered!r} cannot be promoted: the service loads {name!r}'s "
+            "champion (log it with promote=False)",
+            field="register_as",
+        )
     experiment_id = ensure_experiment(client, name, uri)
 
     champion = check_champion(client, name, result, uri)
@@ -336,7 +356,7 @@ def log_training(
             artifacts={ARTIFACT_BOOSTER: str(booster_path), ARTIFACT_META: str(meta_path)},
             signature=signature,
             input_example=example,
-            registered_model_name=name,
+            registered_model_name=registered,
             pip_requirements=_requirements(),
             metadata={"task": result.task.name, "features": len(result.features)},
         )
@@ -350,26 +370,37 @@ def log_training(
             champion_version=champion.version,
             code_version=code_version,
         )
+        if registered != name:  # the card names the version it describes
+            card = card.replace(
+                f"# Model card: {name} v{version}",
+                f"# Model card: {registered} v{version} (a challenger of {name})",
+                1,
+            )
         mlflow.log_text(card, "model_card.md")
 
-    client.set_model_version_tag(name, version, PROMOTION_TAG, decision.reason)
-    client.set_model_version_tag(name, version, "validation_cutoffs", ",".join(result.validation_cutoffs))
+    client.set_model_version_tag(registered, version, PROMOTION_TAG, decision.reason)
+    client.set_model_version_tag(
+        registered, version, "validation_cutoffs", ",".join(result.validation_cutoffs)
+    )
+    if registered != name:
+        client.set_model_version_tag(registered, version, "challenger_of", name)
     client.update_model_version(
-        name,
+        registered,
         version,
         description=(
-            f"{result.task.registered_model} trained on {', '.join(result.train_cutoffs)}, validated on "
+            f"{name if registered == name else 'a challenger of ' + name} trained on "
+            f"{', '.join(result.train_cutoffs)}, validated on "
             f"{', '.join(result.validation_cutoffs)}: {metric} {result.metrics[metric]:.4f} "
             f"(baseline {result.metrics['baseline_' + metric]:.4f}). {decision.reason}."
         ),
     )
     if decision.promote:
         client.set_registered_model_alias(name, CHAMPION, version)
-    log.info("%s v%s: %s", name, version, decision.reason)
+    log.info("%s v%s: %s", registered, version, decision.reason)
     return RunReport(
         run_id=run_id,
         experiment_id=experiment_id,
-        model_name=name,
+        model_name=registered,
         version=version,
         promoted=decision.promote,
         reason=decision.reason,
