@@ -59,6 +59,7 @@ from models.job_common import (
     no_progress,
     parse_date,
     timed,
+    use_store,
 )
 from models.tracking import RunReport, log_training
 from models.training import TrainingResult, train
@@ -66,7 +67,7 @@ from pipelines.catalogue import FEATURE_NAMES
 from pipelines.extract import extract
 from pipelines.features import FeatureConfig, compute_features
 from pipelines.frames import LedgerFrames
-from pipelines.labels import CHURN_ACTIVITY, churn_labels
+from pipelines.labels import CHURN_ACTIVITY, churn_label_counts, churn_labels
 from pipelines.simulator import churn_truth, output_root
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,12 @@ HORIZON_DAYS = 90
 N_CUTOFFS = 6
 SPACING_DAYS = 30
 MIN_HISTORY_DAYS = 60
+# Fewest churned and fewest active customers each role (fit, calibration, validation) needs for a default
+# cutoff: with fewer, a metric or a calibration curve rests on a handful of customers.
+MIN_CLASS_ROWS = 10
+# A day with fewer active customers than this share of a usual day's (the median over days with any) is
+# quiet: a label window holding one says "churned" of customers the data simply does not cover yet.
+QUIET_SHARE = 0.1
 # Scoring budget (benchmarks/batch_scoring.py): churn shares it with the offer models, so fewer rounds than
 # models.training.MAX_ROUNDS; early stopping lands well inside on the simulator (see README "Models").
 CHURN_PARAMS: dict[str, Any] = {
@@ -98,12 +105,14 @@ class ChurnReport:
     bgnbd: dict[str, float]
     seconds: dict[str, float] = field(default_factory=dict)
     result: TrainingResult | None = field(default=None, repr=False)  # the fitted model (``result.scorer()``)
+    chosen: str = "given"  # how the as-of was picked: given, or why this default (``choose_as_of``)
 
     def lines(self) -> list[str]:
         m = self.metrics
         out = [
             f"churn model as of {day(self.as_of)} (horizon {self.horizon_days} days): {self.rows:,} rows, "
             f"{self.customers:,} customers, cutoffs {', '.join(self.cutoffs)} (validation: the last)",
+            f"as-of: {self.chosen}",
             *metrics_table(
                 m,
                 (
@@ -175,6 +184,108 @@ def churn_cutoffs(
             field="as_of",
         )
     return out
+
+
+def role_counts(counts: pd.DataFrame, grid: Sequence[pd.Timestamp]) -> dict[str, tuple[int, int]]:
+    """(churned, active) rows of each role ``models.training.train`` gives the cutoffs of ``grid``: the
+    last validates, the one before calibrates, the rest fit."""
+    roles = {"fit": list(grid[:-2]), "calibration": [grid[-2]], "validation": [grid[-1]]}
+    out: dict[str, tuple[int, int]] = {}
+    for role, dates in roles.items():
+        rows = counts.reindex(pd.DatetimeIndex(dates)).fillna(0)
+        churned = int(rows["churned"].sum())
+        out[role] = (churned, int(rows["known"].sum()) - churned)
+    return out
+
+
+def quiet_days(frames: LedgerFrames, span: LedgerSpan) -> pd.DatetimeIndex:
+    """Days of the ledger's span with fewer than ``QUIET_SHARE`` of a usual day's active customers."""
+    txns = frames.transactions
+    days = txns["occurred_at"].dt.floor("D")
+    active = (
+        txns.loc[txns["type"].astype("str").isin(list(CHURN_ACTIVITY)).to_numpy()]
+        .groupby(days, observed=True)["customer_id"]
+        .nunique()
+    )
+    every = pd.date_range(span.first.floor("D"), span.end - DAY, freq="D")
+    per_day = active.reindex(every, fill_value=0)
+    usual = float(per_day[per_day > 0].median()) if (per_day > 0).any() else 0.0
+    return pd.DatetimeIndex(per_day.index[per_day.to_numpy() < QUIET_SHARE * usual])
+
+
+def choose_as_of(
+    frames: LedgerFrames,
+    span: LedgerSpan,
+    *,
+    horizon_days: int = HORIZON_DAYS,
+    n_cutoffs: int = N_CUTOFFS,
+    spacing_days: int = SPACING_DAYS,
+    min_history_days: int = MIN_HISTORY_DAYS,
+    min_class_rows: int = MIN_CLASS_ROWS,
+) -> tuple[pd.Timestamp, str]:
+    """The default last cutoff, and a sentence saying why it: the latest midnight whose label window is
+    complete and free of quiet days (``quiet_days``: a live posting today after a history that ends
+    yesterday makes today one) AND whose fit, calibration and validation rows each hold ``min_class_rows``
+    churned and active customers, walking back a day at a time.
+
+    The latest complete window is not enough: after a quiet spell (a history that stopped, then one live
+    posting today) its labels are all "churned" and training could only fail. A failure names the dates
+    tried and what the latest of them lacked.
+    """
+    latest = latest_complete_as_of(span, horizon_days)
+    earliest = span.first.floor("D") + pd.Timedelta(days=min_history_days + spacing_days * 2)
+    if latest < earliest:
+        churn_cutoffs(latest, span, n_cutoffs=n_cutoffs, spacing_days=spacing_days)  # says what is short
+    counts = churn_label_counts(
+        frames,
+        earliest - pd.Timedelta(days=spacing_days * (n_cutoffs - 1)),
+        latest,
+        horizon_days=horizon_days,
+    )
+    quiet = quiet_days(frames, span)
+    first_reason = ""
+    tried = 0
+    candidate = latest
+    while candidate >= earliest:
+        tried += 1
+        window = quiet[(quiet >= candidate) & (quiet < candidate + pd.Timedelta(days=horizon_days))]
+        if len(window):
+            first_reason = first_reason or (
+                f"its label window holds {len(window)} quiet day(s) from {day(window[0])} (fewer than "
+                f"{QUIET_SHARE:.0%} of a usual day's active customers)"
+            )
+            candidate -= DAY
+            continue
+        grid = churn_cutoffs(
+            candidate, span, n_cutoffs=n_cutoffs, spacing_days=spacing_days, min_history_days=min_history_days
+        )
+        short = {
+            role: (churned, active)
+            for role, (churned, active) in role_counts(counts, grid).items()
+            if min(churned, active) < min_class_rows
+        }
+        if not short:
+            why = (
+                f"{day(candidate)}, the latest whose {horizon_days}-day label window is complete"
+                if candidate == latest
+                else f"{day(candidate)}, walked back {tried - 1} day(s) from {day(latest)} (the latest "
+                f"complete {horizon_days}-day label window) to the first whose rows hold both classes; "
+                f"at {day(latest)}: {first_reason}"
+            )
+            return candidate, why + " (give --as-of to choose)"
+        if not first_reason:
+            first_reason = "; ".join(
+                f"{role} rows {churned:,} churned / {active:,} active"
+                for role, (churned, active) in short.items()
+            )
+        candidate -= DAY
+    raise InvalidInput(
+        f"no churn cutoff works: tried every as-of from {day(latest)} back to {day(earliest)} "
+        f"({tried} dates); "
+        f"each needs at least {min_class_rows} churned and {min_class_rows} active customers in its fit, "
+        f"calibration and validation rows; at {day(latest)}: {first_reason or 'too little history'}",
+        field="as_of",
+    )
 
 
 def fit_bgnbd(history: np.ndarray, horizon_days: int) -> BgnbdParams:
@@ -335,15 +446,27 @@ def train_churn(
     chosen = parse_date(as_of)
     if stamps and chosen is not None and stamps[-1] != chosen:
         raise InvalidInput("--as-of must be the latest of the cutoffs", field="as_of")
-    last = chosen or (stamps[-1] if stamps else latest_complete_as_of(span, horizon_days))
+    frames: LedgerFrames | None = None
+    how = "given"
+    if chosen is None and not stamps:
+        # the whole ledger, once: the default as-of is the latest whose labels can train (``choose_as_of``)
+        tick("extract", 0, None)
+        with timed(seconds, "extract"):
+            frames = extract(engine, rules=rules, until=span.end.to_pydatetime())
+        chosen, how = choose_as_of(
+            frames, span, horizon_days=horizon_days, n_cutoffs=n_cutoffs, spacing_days=spacing_days
+        )
+        log.info("churn as-of: %s", how)
+    last = chosen or stamps[-1]
     check_as_of(last, span, horizon_days)
     grid = stamps or churn_cutoffs(last, span, n_cutoffs=n_cutoffs, spacing_days=spacing_days)
     if len(grid) < 3:
         raise InvalidInput("give at least 3 cutoffs (fit, calibrate, validate)", field="cutoffs")
     until = last + pd.Timedelta(days=horizon_days)
-    tick("extract", 0, None)
-    with timed(seconds, "extract"):
-        frames = extract(engine, rules=rules, until=until.to_pydatetime())
+    if frames is None or until < span.end:  # nothing after the last label window is even read
+        tick("extract", 0, None)
+        with timed(seconds, "extract"):
+            frames = extract(engine, rules=rules, until=until.to_pydatetime())
     tick("extract", 1, 1)
     config = FeatureConfig.from_rules(rules)
     with timed(seconds, "features"):
@@ -381,8 +504,14 @@ def train_churn(
                 tracking_uri=tracking_uri,
                 promote=promote,
                 run_name=f"churn as of {day(last)}",
-                tags={"as_of": day(last), "horizon_days": str(horizon_days)},
+                tags={"as_of": day(last), "as_of_chosen": how, "horizon_days": str(horizon_days)},
             )
+            # the cutoff is a parameter of the run like the rest of its data (``data.*``)
+            from mlflow import MlflowClient
+
+            client = MlflowClient(tracking_uri=use_store(tracking_uri))
+            client.log_param(run.run_id, "data.as_of", day(last))
+            client.log_param(run.run_id, "data.as_of_chosen", how[:6000])
         tick("mlflow", 1, 1)
     return ChurnReport(
         as_of=last,
@@ -395,4 +524,5 @@ def train_churn(
         bgnbd=validation_params.as_dict(),
         seconds=seconds,
         result=result,
+        chosen=how,
     )

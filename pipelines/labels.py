@@ -20,7 +20,17 @@ import numpy as np
 import pandas as pd
 
 from loyalty_core.errors import InvalidInput
-from pipelines.features import FeatureConfig, compute_features, id_codes, known_customers, micros, to_cutoff
+from pipelines.features import (
+    DAY_US,
+    NAT,
+    TIME_OF,
+    FeatureConfig,
+    compute_features,
+    id_codes,
+    known_customers,
+    micros,
+    to_cutoff,
+)
 from pipelines.frames import LedgerFrames
 
 log = logging.getLogger(__name__)
@@ -82,6 +92,72 @@ def churn_labels(
             "as_of": pd.Series(np.full(len(ids), start_us, dtype="datetime64[us]")).dt.tz_localize("UTC"),
             "churned": (~active).astype(np.int64),
         }
+    )
+
+
+def churn_label_counts(
+    frames: LedgerFrames,
+    first: Cutoff,
+    last: Cutoff,
+    *,
+    horizon_days: int = CHURN_HORIZON_DAYS,
+    activity: Sequence[str] = CHURN_ACTIVITY,
+) -> pd.DataFrame:
+    """For every midnight from ``first`` to ``last`` (UTC), how many rows ``churn_labels`` would give
+    (``known``) and how many of them churned (``churned``), in one pass over the facts.
+
+    What choosing a training cutoff needs: looking for the latest date whose labels hold both classes means
+    trying hundreds of dates when recent days are sparse, and labelling each would cost a pass per date.
+    A customer with activity on day ``d`` is active for the cutoffs ``d - horizon + 1 .. d``, and counts
+    from the day after the first fact that makes them known; the union of those ranges per customer goes
+    into one difference array. The completeness of each window is the caller's to check (``data_end``).
+    """
+    if horizon_days < 1:
+        raise InvalidInput("horizon_days must be at least 1", field="horizon_days")
+    lo_day = to_cutoff(first).value // 1000 // DAY_US
+    hi_day = to_cutoff(last).value // 1000 // DAY_US
+    days = np.arange(lo_day, max(hi_day, lo_day - 1) + 1, dtype=np.int64)
+    seen_ids: list[np.ndarray] = []
+    seen_at: list[np.ndarray] = []
+    for name, time_col in TIME_OF.items():
+        frame: pd.DataFrame = getattr(frames, name)
+        if frame.empty:
+            continue
+        t = micros(frame[time_col])
+        keep = t != NAT
+        seen_ids.append(np.asarray(frame["customer_id"].astype("str").to_numpy(), dtype=object)[keep])
+        seen_at.append(t[keep])
+    if not seen_ids:
+        zeros = np.zeros(len(days), dtype=np.int64)
+        return pd.DataFrame({"known": zeros, "churned": zeros}, index=_midnights(days))
+    ids = np.concatenate(seen_ids)
+    # known from the day after the first fact: a cutoff at midnight c sees facts strictly before c
+    first_fact = pd.Series(np.concatenate(seen_at)).groupby(ids, sort=True).min()
+    known_from = (first_fact.to_numpy() // DAY_US + 1).astype(np.int64)
+    known = np.searchsorted(np.sort(known_from), days, side="right")
+
+    txns = frames.transactions
+    inside = txns["type"].astype("str").isin(list(activity)).to_numpy()
+    t = micros(txns["occurred_at"])[inside]
+    codes = first_fact.index.get_indexer(pd.Index(txns["customer_id"].astype("str").to_numpy()[inside]))
+    pairs = pd.DataFrame({"c": codes, "d": t // DAY_US})[codes >= 0].drop_duplicates().sort_values(["c", "d"])
+    c, d = pairs["c"].to_numpy(), pairs["d"].to_numpy()
+    previous = np.empty_like(d)
+    previous[0:1] = np.iinfo(np.int64).min // 2
+    previous[1:] = np.where(c[1:] == c[:-1], d[:-1], np.iinfo(np.int64).min // 2)
+    start = np.maximum.reduce([d - horizon_days + 1, previous + 1, known_from[c]])
+    start, stop = np.maximum(start, lo_day), np.minimum(d, hi_day)
+    ok = start <= stop
+    diff = np.zeros(len(days) + 1, dtype=np.int64)
+    np.add.at(diff, start[ok] - lo_day, 1)
+    np.add.at(diff, stop[ok] - lo_day + 1, -1)
+    active = np.cumsum(diff)[: len(days)]
+    return pd.DataFrame({"known": known.astype(np.int64), "churned": known - active}, index=_midnights(days))
+
+
+def _midnights(days: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(days.astype("datetime64[D]").astype("datetime64[us]"), name="as_of").tz_localize(
+        "UTC"
     )
 
 
