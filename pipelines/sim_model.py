@@ -91,6 +91,17 @@ class SimConfig:
     def end_at(self) -> dt.datetime:
         return self.start_at + dt.timedelta(days=self.days)
 
+    @classmethod
+    def ending(cls, end: dt.date, *, customers: int, days: int, seed: int) -> SimConfig:
+        """The history of ``days`` days whose last day is the one before ``end``: a bank that stops where
+        ``end`` begins, so postings dated from ``end`` on continue it (the demo's ``end`` is today)."""
+        return cls(customers=customers, days=days, seed=seed, start=end - dt.timedelta(days=days))
+
+
+def today_utc(now: dt.datetime | None = None) -> dt.date:
+    """Today's date in UTC, the calendar every date of the ledger is written in."""
+    return (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date()
+
 
 def check_config(config: SimConfig, now: dt.datetime) -> None:
     """Refuse sizes the generator cannot honour, and a history that would end in the future."""

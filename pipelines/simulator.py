@@ -91,6 +91,7 @@ from pipelines.sim_model import (
     offer_truth,
     organic_rows,
     run_campaigns,
+    today_utc,
     within_ledger_limits,
 )
 
@@ -726,5 +727,6 @@ __all__ = [
     "is_simulator_output",
     "output_root",
     "simulate",
+    "today_utc",
     "truth_file",
 ]

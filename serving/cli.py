@@ -267,8 +267,18 @@ def simulate(
     days: Annotated[int, typer.Option(help="Length of the history in days.")] = 365,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes byte-identical files.")] = 0,
     start: Annotated[
-        str, typer.Option(help="First day of the history (YYYY-MM-DD, UTC); it must end by today.")
-    ] = "2025-01-01",
+        str | None,
+        typer.Option(
+            help="First day of the history (YYYY-MM-DD, UTC), instead of --end; it must end by today."
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the history stops (YYYY-MM-DD, UTC): its last day is the day before; the start is "
+            "--days earlier. Default: today, so live postings continue the history."
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option(help="Write into a non-empty directory that is not an earlier simulator output.")
     ] = False,
@@ -280,14 +290,20 @@ def simulate(
     from loyalty_core.config import get_settings
     from loyalty_core.errors import InvalidInput
     from loyalty_core.rules import load_rules
-    from pipelines.simulator import SimConfig, check_config, check_output
+    from pipelines.simulator import SimConfig, check_config, check_output, today_utc
     from pipelines.simulator import simulate as run_simulation
 
+    if start is not None and end is not None:
+        raise InvalidInput("give --start or --end, not both (the other is --days away)", field="start")
+    name, value = ("start", start) if start is not None else ("end", end)
     try:
-        first_day = dt.date.fromisoformat(start)
+        day = dt.date.fromisoformat(value) if value is not None else today_utc()
     except ValueError as exc:
-        raise InvalidInput(f"--start {start!r} is not a date (YYYY-MM-DD)", field="start") from exc
-    config = SimConfig(customers=customers, days=days, seed=seed, start=first_day)
+        raise InvalidInput(f"--{name} {value!r} is not a date (YYYY-MM-DD)", field=name) from exc
+    if start is not None:
+        config = SimConfig(customers=customers, days=days, seed=seed, start=day)
+    else:
+        config = SimConfig.ending(day, customers=customers, days=days, seed=seed)
     check_config(config, dt.datetime.now(dt.UTC))  # before the progress bar, so a refusal is one clean line
     check_output(Path(out), force=force)
     limits = load_rules(get_settings().rules).fraud  # the history must pass the ledger's own fraud checks

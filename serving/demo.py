@@ -5,9 +5,15 @@ train the churn and offer models (MLflow, registry alias ``champion``) -> score 
 start the service and call it. Every step is the same code as its own command, so what the demo shows is
 what the platform does; it lives in ``serving`` only because it strings all the layers together.
 
+The bank ends where today begins: its history runs up to yesterday (UTC), and what was due by now has
+expired, so a posting made today through the service continues it, and every as-of date of the loop derives
+from the history's end rather than from a fixed calendar.
+
 Re-running is safe: the simulator rewrites its own output with the same bytes, the ledger adds nothing
-twice, and a new training run only takes ``champion`` if it beats it. A different ``--seed`` or size against a
-database that already holds another demo would mix two banks, so that is refused with a way out.
+twice, and a new training run only takes ``champion`` if it beats it. A re-run on a later day keeps the bank
+the database already holds (its end stays where it was: delete ``var/`` for a bank ending today). A
+different ``--seed`` or size against a database that already holds another demo would mix two banks, so that
+is refused with a way out.
 """
 
 from __future__ import annotations
@@ -25,15 +31,18 @@ from sqlalchemy.orm import Session
 from loyalty_core.config import DEFAULT_VAR, Settings
 from loyalty_core.db import make_engine, migrate
 from loyalty_core.errors import InvalidInput
+from loyalty_core.expiry import expire_due, members_with_due_lots
+from loyalty_core.journal import in_transaction
 from loyalty_core.rules import load_rules
 from loyalty_core.schema import Member
+from loyalty_core.spending import void_timed_out_holds
 from models.batch_score import MULTIPLIER_FILE, score_all
 from models.churn_job import train_churn
 from models.offer_job import train_offers
 from pipelines.feature_job import run_feature_job
 from pipelines.history import ingest_history
 from pipelines.sim_model import SimConfig
-from pipelines.simulator import simulate
+from pipelines.simulator import simulate, today_utc
 from pipelines.snapshots import DEFAULT_DIR as FEATURES_DIR
 
 DEMO_DIR = DEFAULT_VAR / "demo"
@@ -53,26 +62,53 @@ def _manifest(history: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def check_same_bank(engine: Engine, history: Path, config: SimConfig) -> None:
-    """Refuse to load a second, different simulated bank into a database that holds the first."""
+def check_same_bank(engine: Engine, history: Path, config: SimConfig) -> SimConfig:
+    """The bank to simulate: ``config``, or the one the database already holds when only its end differs
+    (a re-run on a later day); a second, different simulated bank is refused."""
     previous = _manifest(history)
     if previous is None:
-        return
-    same = (previous.get("seed"), previous.get("customers"), previous.get("days"), previous.get("start")) == (
-        config.seed,
-        config.customers,
-        config.days,
-        config.start_at.isoformat(),
-    )
+        return config
     with Session(engine) as session:
         members = session.scalar(select(func.count()).select_from(Member)) or 0
-    if not same and members:
-        raise InvalidInput(
-            f"the database already holds the demo bank of {history} (seed {previous.get('seed')}, "
-            f"{previous.get('customers')} customers, {previous.get('days')} days); run the demo again with "
-            "those settings, or point LOYALTY_DATABASE_URL at a fresh database (or delete var/) first",
-            field="seed",
-        )
+    if not members:
+        return config
+    size = (previous.get("seed"), previous.get("customers"), previous.get("days"))
+    if size == (config.seed, config.customers, config.days) and previous.get("start"):
+        start = dt.datetime.fromisoformat(str(previous["start"])).date()
+        return SimConfig(customers=config.customers, days=config.days, seed=config.seed, start=start)
+    raise InvalidInput(
+        f"the database already holds the demo bank of {history} (seed {previous.get('seed')}, "
+        f"{previous.get('customers')} customers, {previous.get('days')} days); run the demo again with "
+        "those settings, or point LOYALTY_DATABASE_URL at a fresh database (or delete var/) first",
+        field="seed",
+    )
+
+
+def expire_up_to_now(
+    engine: Engine, *, now: dt.datetime, progress: Progress | None = None
+) -> tuple[int, int]:
+    """Expire every lot due by ``now`` and void the holds timed out by then; returns (lots, points).
+
+    After a history is posted in bulk, lots that fell due along the way still count until an expiry runs;
+    the demo runs it so the ledger it hands over is the one ``loyalty expire`` would leave. Members go 500
+    to a transaction, like the command, so no transaction holds every member's lock.
+    """
+    members = in_transaction(engine, lambda s: members_with_due_lots(s, as_of=now))
+    if progress is not None:
+        progress("expire", 0, len(members) or 1)
+    lots = points = 0
+    for start in range(0, len(members), 500):
+        chunk = members[start : start + 500]
+
+        def run(session: Session, chunk: list[str] = chunk) -> tuple[int, int]:
+            return expire_due(session, as_of=now, member_ids=chunk, now=now)
+
+        n, p = in_transaction(engine, run)
+        lots, points = lots + n, points + p
+        if progress is not None:
+            progress("expire", len(chunk), None)
+    in_transaction(engine, lambda s: void_timed_out_holds(s, now=now))
+    return lots, points
 
 
 def run_demo(
@@ -82,11 +118,15 @@ def run_demo(
     days: int,
     seed: int,
     out: Path = DEMO_DIR,
+    end: dt.date | None = None,
     features_dir: Path = FEATURES_DIR,
     multiplier_file: Path = MULTIPLIER_FILE,
     progress: Progress | None = None,
 ) -> DemoReport:
-    """Run every step; ``progress(stage, advance, total)`` drives the bars, ``lines`` is the summary."""
+    """Run every step; ``progress(stage, advance, total)`` drives the bars, ``lines`` is the summary.
+
+    ``end``: where the history stops (default today, UTC: its last day is yesterday).
+    """
 
     def tick(stage: str, n: int, total: int | None = None) -> None:
         if progress is not None:
@@ -94,15 +134,16 @@ def run_demo(
 
     rules = load_rules(settings.rules)
     history = out / "history"
-    config = SimConfig(customers=customers, days=days, seed=seed)
+    config = SimConfig.ending(end or today_utc(), customers=customers, days=days, seed=seed)
     engine = make_engine(settings.database_url)
     report = DemoReport(history=history)
     try:
         migrate(engine)
-        check_same_bank(engine, history, config)
+        config = check_same_bank(engine, history, config)
         sim = simulate(config, history, limits=rules.fraud, progress=tick)
         report.lines.append(
-            f"simulated {sim.customers:,} customers over {sim.days} days: {sim.transactions:,} transactions, "
+            f"simulated {sim.customers:,} customers over {sim.days} days ({sim.start.date()} to "
+            f"{(sim.end - dt.timedelta(days=1)).date()}): {sim.transactions:,} transactions, "
             f"{sim.campaigns} campaigns, {sim.offers_sent:,} offers sent -> {history}"
         )
         loaded = ingest_history(engine, history, rules=rules, progress=tick)
@@ -112,6 +153,11 @@ def run_demo(
             f"ledger: {txns.posted:,} postings ({txns.points:,} points), {txns.already_present:,} already "
             f"there, {txns.rejected} rejected; offer completions agree with the history: "
             f"{'yes' if loaded.completions_agree else 'NO'} ({loaded.completions_in_ledger:,})"
+        )
+        now = dt.datetime.now(dt.UTC)
+        lots, expired = expire_up_to_now(engine, now=now, progress=tick)
+        report.lines.append(
+            f"expiry up to now: {expired:,} points in {lots:,} lots that fell due during the history"
         )
         as_of = sim.end.replace(hour=0, minute=0, second=0, microsecond=0)
         tick("features", 0, 1)
