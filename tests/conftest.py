@@ -170,7 +170,9 @@ def starbucks_data() -> Path:
     if not (STARBUCKS / "transcript.json").is_file():
         if os.environ.get("CI"):
             pytest.fail(f"the shared Starbucks data is missing at {STARBUCKS}")
-        pytest.skip(f"the shared Starbucks data is not at {STARBUCKS}")
+        pytest.skip(
+            f"the public Starbucks data is not at {STARBUCKS.resolve()}: docs/data.md says where to get it"
+        )
     return STARBUCKS
 
 

@@ -163,7 +163,9 @@ def test_two_model_uplift_on_the_hillstrom_email_experiment() -> None:
     if not HILLSTROM.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{HILLSTROM} is missing")
-        pytest.skip("the shared Hillstrom data set is not beside the repository")
+        pytest.skip(
+            f"the public Hillstrom data is not at {HILLSTROM.resolve()}: docs/data.md says where to get it"
+        )
     raw = pd.read_csv(HILLSTROM)
     data = raw[raw["segment"].isin(["Womens E-Mail", "No E-Mail"])].reset_index(drop=True)
     frame = pd.DataFrame(

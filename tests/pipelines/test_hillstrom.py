@@ -18,7 +18,9 @@ def raw():  # type: ignore[no-untyped-def]
     if not HILLSTROM.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{HILLSTROM} is missing")
-        pytest.skip("the shared Hillstrom data set is not beside the repository")
+        pytest.skip(
+            f"the public Hillstrom data is not at {HILLSTROM.resolve()}: docs/data.md says where to get it"
+        )
     return read_hillstrom(HILLSTROM)
 
 
