@@ -58,7 +58,7 @@ from pipelines.catalogue import feature_version
 from pipelines.features import FeatureConfig
 from pipelines.snapshots import ONLINE, OnlineFeatures
 from serving.errors import redacted_traceback
-from serving.slots import Loaded, Slot
+from serving.slots import Loaded, NotConfigured, Slot
 
 log = logging.getLogger(__name__)
 
@@ -274,8 +274,8 @@ def _uplift_slot(uri: str) -> Slot[UpliftScorers]:
         return None if version is None else str(version.version)
 
     def load() -> tuple[UpliftScorers, str]:
-        if probe() is None:
-            raise Unavailable(UPLIFT_ABSENT)
+        if probe() is None:  # expected: the job promotes an uplift model only when it beats the propensity
+            raise NotConfigured(UPLIFT_ABSENT)
         scorers = load_uplift(tracking_uri=uri, num_threads=1)
         return scorers, str(scorers.version)
 

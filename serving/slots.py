@@ -24,6 +24,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class NotConfigured(Unavailable):
+    """An optional value that is not set up (no uplift champion yet): an expected state, not a failure.
+
+    Its slot logs it once at INFO as "not configured", where a failure is a WARNING "load failed"; callers
+    that need the value still get the 503 of ``Unavailable``.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded(Generic[T]):
     value: T
@@ -62,6 +70,8 @@ class Slot(Generic[T]):
         with self._lock:
             try:
                 value, version = self._loader()
+            except NotConfigured as exc:
+                self._failed(exc.message, exc.message, logging.INFO, what="not configured")
             except LoyaltyError as exc:  # an anticipated state, its message written for people
                 # ``public``: the message without what only an operator should see (paths, store URIs,
                 # the underlying exception's text).
@@ -77,13 +87,13 @@ class Slot(Generic[T]):
                 return True
             return False
 
-    def _failed(self, detail: str, reason: str, level: int) -> None:
+    def _failed(self, detail: str, reason: str, level: int, what: str = "load failed") -> None:
         if detail != self._error:
             serving = self._current
             state = f"still serving version {serving.version}" if serving is not None else "not available"
-            log.log(level, "%s: load failed (%s): %s", self.name, state, detail)
+            log.log(level, "%s: %s (%s): %s", self.name, what, state, detail)
         else:
-            log.debug("%s: load failed again: %s", self.name, detail)
+            log.debug("%s: %s again: %s", self.name, what, detail)
         self._error, self._reason = detail, reason
 
     def refresh_if_changed(self) -> bool:
