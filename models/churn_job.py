@@ -269,7 +269,8 @@ def choose_as_of(
                 f"{day(candidate)}, the latest whose {horizon_days}-day label window is complete"
                 if candidate == latest
                 else f"{day(candidate)}, walked back {tried - 1} day(s) from {day(latest)} (the latest "
-                f"complete {horizon_days}-day label window) to the first whose rows hold both classes; "
+                f"complete {horizon_days}-day label window) to the first free of quiet days whose rows "
+                f"hold both classes; "
                 f"at {day(latest)}: {first_reason}"
             )
             return candidate, why + " (give --as-of to choose)"

@@ -650,10 +650,22 @@ def test_bad_configurations_are_refused(tmp_path: Path) -> None:
 def test_simulate_command_writes_the_history(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "h"
-    args = ["simulate", "--customers", "50", "--days", "40", "--seed", "2", "--out", str(out)]
+    args = [
+        "simulate",
+        "--customers",
+        "50",
+        "--days",
+        "40",
+        "--seed",
+        "2",
+        "--end",
+        "2025-06-01",
+        "--out",
+        str(out),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "50 customers over 40 days" in result.output
+    assert "50 customers over 40 days (2025-04-22 to 2025-06-01)" in result.output
     assert f"-> {out}" in result.output
     assert {p.name for p in out.iterdir()} >= {"manifest.json", "transactions.parquet", "truth"}
     first = file_bytes(out)
@@ -669,6 +681,9 @@ def test_simulate_command_writes_the_history(tmp_path: Path) -> None:
         (["--days", "0"], "days must be between 1"),
         (["--start", "2025-02-30"], "is not a date"),
         (["--start", "2099-01-01"], "in the future"),
+        (["--end", "2099-01-01"], "in the future"),
+        (["--end", "2025-13-01"], "--end '2025-13-01' is not a date"),
+        (["--start", "2025-01-01", "--end", "2025-06-01"], "not both"),
         (["--seed", "-3"], "seed must be a non-negative"),
     ],
 )
@@ -679,6 +694,17 @@ def test_simulate_command_refuses_bad_arguments(tmp_path: Path, args: list[str],
     assert lines == [lines[0]], result.output
     assert lines[0].startswith("error:"), result.output
     assert reason in lines[0], result.output
+
+
+def test_simulate_command_ends_the_history_today_by_default(tmp_path: Path) -> None:
+    """Without a date the bank stops where today begins (UTC), so live postings continue it."""
+    out = tmp_path / "h"
+    result = CliRunner().invoke(app, ["simulate", "--customers", "5", "--days", "10", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    today = dt.datetime.now(dt.UTC).date()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["end"] == dt.datetime(today.year, today.month, today.day, tzinfo=dt.UTC).isoformat()
+    assert manifest["start"].startswith((today - dt.timedelta(days=10)).isoformat())
 
 
 def test_simulate_command_keeps_out_of_foreign_directories(tmp_path: Path) -> None:

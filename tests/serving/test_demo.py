@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import func, select
 
 from loyalty_core.config import Settings
+from loyalty_core.db import make_engine
 from loyalty_core.errors import InvalidInput
+from loyalty_core.schema import Lot
 from serving.demo import run_demo, service_instructions
 
 
@@ -23,6 +27,19 @@ def test_demo_runs_the_whole_loop_and_reruns_cleanly(tmp_path: Path, monkeypatch
     }
     first = run_demo(settings, customers=250, days=240, seed=5, **paths)  # type: ignore[arg-type]
     text = "\n".join(first.lines)
+    # the bank ends where today begins: its last day is yesterday and nothing due by now is left open
+    today = dt.datetime.now(dt.UTC).date()
+    yesterday = today - dt.timedelta(days=1)
+    assert f"({today - dt.timedelta(days=240)} to {yesterday})" in text
+    assert f"features as of {today}" in text
+    engine = make_engine(settings.database_url)
+    try:
+        overdue = select(func.count()).where(Lot.remaining > 0, Lot.expires_at <= dt.datetime.now(dt.UTC))
+        with engine.connect() as connection:
+            assert connection.scalar(overdue) == 0
+    finally:
+        engine.dispose()
+    assert "expiry up to now:" in text
     assert "offer completions agree with the history: yes" in text
     assert "loyalty-churn v1: promoted" in text
     assert "loyalty-offer-propensity v1: promoted" in text
