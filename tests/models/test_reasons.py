@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from models.reasons import PHRASES, describe, explain, humanize
+from loyalty_core.config import REPO_ROOT
+from models.reasons import (
+    FLAGS,
+    MIN_CONTRIBUTION,
+    MISSING_PHRASES,
+    NEUTRAL_PHRASES,
+    PHRASES,
+    describe,
+    explain,
+    humanize,
+    model_input_names,
+    reason_phrases_markdown,
+)
 from models.training import TrainingResult, train
 
 
@@ -32,16 +46,22 @@ def test_reason_codes_name_the_top_contributing_features_in_words(trained: Train
     (reasons,) = scorer.explain(matrix, k=2)
     assert {r.feature for r in reasons} == {"days_since_last_txn", "spend_trend_30d"}
     phrases = {r.feature: r.phrase for r in reasons}
-    assert phrases["days_since_last_txn"] == "has not transacted for a while"
-    assert phrases["spend_trend_30d"] == "spent less in the last 30 days than before"
+    assert phrases["days_since_last_txn"] == "has gone longer without a transaction than most customers"
+    assert phrases["spend_trend_30d"] == "spent less in the last 30 days than in the months before"
     assert all(r.contribution > 0 for r in reasons)
     assert reasons[0].contribution >= reasons[1].contribution
 
-    # and the ranking is exactly the largest positive pred_contrib values, for every row
+    # and the ranking is the largest positive pred_contrib values, for every row: down to MIN_CONTRIBUTION,
+    # skipping values at the reference (no phrase says anything about them)
     sample = scorer.matrix(trained.validation.head(300))
     contributions = scorer.contributions(sample)[:, :-1]
-    for row, got in zip(contributions, scorer.explain(sample, k=3), strict=True):
-        expected = [scorer.features[j] for j in np.argsort(-row)[:3] if row[j] > 0]
+    for x, row, got in zip(sample, contributions, scorer.explain(sample, k=3), strict=True):
+        ranked = [j for j in np.argsort(-row, kind="stable") if row[j] >= MIN_CONTRIBUTION]
+        expected = [
+            scorer.features[j]
+            for j in ranked
+            if np.isnan(x[j]) or x[j] != scorer.reference[scorer.features[j]]
+        ][:3]
         assert [r.feature for r in got] == expected
 
 
@@ -52,7 +72,7 @@ def test_reasons_towards_down_and_both(trained: TrainingResult) -> None:
     matrix = np.array([[loyal[f] for f in scorer.features]])
     (down,) = scorer.explain(matrix, k=3, towards="down")
     assert all(r.contribution < 0 for r in down)
-    assert "transacted recently" in {r.phrase for r in down}
+    assert "transacted more recently than most customers" in {r.phrase for r in down}
     (both,) = scorer.explain(matrix, k=len(scorer.features), towards="both")
     sizes = [abs(r.contribution) for r in both]
     assert sizes == sorted(sizes, reverse=True)
@@ -67,16 +87,28 @@ def test_generic_phrases_are_built_from_the_feature_name() -> None:
     assert humanize("category_groceries_share_365d") == "share of groceries in the last 365 days"
     assert humanize("days_since_last_txn") == "days since last transaction"
     assert humanize("share_groceries_12m") == "share of groceries in the last 12 months"
+    # a feature no phrase was written for yet still reads as words, never as its column name
     assert describe("txn_count_90d", 3.0, 10.0, phrases={}) == (
-        "number of transactions in the last 90 days is lower than usual"
+        "number of transactions in the last 90 days: lower than for most customers"
     )
-    assert describe("fuel_spend_1w", 900.0, 100.0) == "fuel spend in the last 1 week is higher than usual"
-    assert describe("premium_card", 1.0, 0.0) == "has premium card"
-    assert describe("premium_card", 0.0, 0.0) == "does not have premium card"
-    assert describe("spend_trend_30d", None, 0.0) == "no spend trend in the last 30 days on record"
-    assert describe("spend_trend_30d", float("nan"), 0.0) == "no spend trend in the last 30 days on record"
-    assert describe("region", 3.0, 0.0) == "where the customer lives"
-    assert describe("tenure_days", 300.0, 300.0) == "tenure days is at a typical level"
+    assert describe("fuel_spend_1w", 900.0, 100.0) == (
+        "fuel spend in the last 1 week: higher than for most customers"
+    )
+    assert describe("fuel_spend_1w", None, 100.0) == "fuel spend in the last 1 week: not on record"
+    # a share at the median is no "does not have share of channel branch": at the median, nothing to say
+    assert describe("channel_branch_share_365d", 0.0, 0.0) is None
+    assert describe("tenure_days", 300.0, 300.0) is None
+    assert (
+        describe("spend_trend_30d", None, 0.0)
+        == "has too little history to compare their recent spending with"
+    )
+    assert describe("spend_trend_30d", float("nan"), 0.0) == (
+        "has too little history to compare their recent spending with"
+    )
+    assert describe("region", 3.0, 0.0) == "the region they live in"
+    # yes/no inputs read 1 and 0, whatever the median
+    assert describe("offer_kind_cashback", 1.0, 1.0) == "it is a cashback offer"
+    assert describe("offer_kind_cashback", 0.0, 0.0) == "it is not a cashback offer"
 
 
 def test_hand_written_phrases_have_both_directions() -> None:
@@ -84,8 +116,9 @@ def test_hand_written_phrases_have_both_directions() -> None:
         assert up, feature
         assert down, feature
         assert up != down, feature
-        assert describe(feature, 2.0, 1.0) == up
-        assert describe(feature, 0.5, 1.0) == down
+        high, low = (1.0, 0.0) if feature in FLAGS else (2.0, 0.5)
+        assert describe(feature, high, 1.0) == up
+        assert describe(feature, low, 1.0) == down
 
 
 def test_explain_checks_shapes() -> None:
@@ -97,7 +130,7 @@ def test_explain_checks_shapes() -> None:
     assert [r.feature for r in reasons[0]] == ["a"]
     assert reasons[0][0].as_dict() == {
         "feature": "a",
-        "phrase": "has a",
+        "phrase": "a: higher than for most customers",
         "contribution": 0.5,
         "value": 1.0,
     }
@@ -109,5 +142,96 @@ def test_explain_on_a_frame_row_reads_like_a_sentence(trained: TrainingResult) -
         days_since_last_txn=60.0
     )
     (reasons,) = scorer.explain(scorer.matrix(frame), k=1)
-    assert reasons[0].phrase == "has not transacted for a while"
+    assert reasons[0].phrase == "has gone longer without a transaction than most customers"
     assert reasons[0].value == 60.0
+
+
+# --- every phrase, as marketing will read it -------------------------------------------------------------
+
+DOC = REPO_ROOT / "docs" / "reason_phrases.md"
+
+
+def _rendered() -> list[tuple[str, str, str]]:
+    """(input, case, phrase) for every model input, both directions and missing."""
+    out = []
+    for name in model_input_names():
+        high, low = (1.0, 0.0) if name in FLAGS else (2.0, 0.5)
+        for case, value in (("higher", high), ("lower", low), ("missing", None)):
+            phrase = describe(name, value, 1.0)
+            assert phrase is not None, (name, case)
+            out.append((name, case, phrase))
+    return out
+
+
+def test_every_model_input_has_written_phrases() -> None:
+    """No input falls back to words built from its column name (that built "no average pair threshold to on
+    record" and "does not have share of channel branch")."""
+    from pipelines.catalogue import CATALOGUE
+
+    names = model_input_names()
+    assert len(names) > 150
+    assert [n for n in names if n not in PHRASES and n not in NEUTRAL_PHRASES] == []
+    can_be_missing = [f.name for f in CATALOGUE if "NaN" in f.meaning]
+    assert [n for n in can_be_missing if n not in MISSING_PHRASES] == []
+
+
+def test_reason_phrases_read_like_sentences() -> None:
+    smells = {
+        "a raw column name": re.compile(r"_"),
+        "a doubled word": re.compile(r"\b(\w+) \1\b", re.IGNORECASE),
+        "'no ... to on'": re.compile(r"\bto on\b|^no\b"),
+        "'a' before a vowel": re.compile(r"\ba [aeiou]", re.IGNORECASE),
+        "spacing": re.compile(r"^\s|\s$|\s{2}"),
+        "a generic phrase": re.compile(r": (higher|lower) than|: not on record"),
+        "a claim beyond the value": re.compile(r"already left|has left|will leave|is leaving"),
+    }
+    found = [
+        f"{name} ({case}): {phrase!r} has {smell}"
+        for name, case, phrase in _rendered()
+        for smell, pattern in smells.items()
+        if pattern.search(phrase)
+    ]
+    assert found == []
+    for name in model_input_names():
+        if name not in NEUTRAL_PHRASES:
+            assert PHRASES[name][0] != PHRASES[name][1], name
+
+
+def test_reason_phrases_doc_is_current() -> None:
+    """docs/reason_phrases.md: every input's phrases in one page for a reviewer."""
+    expected = reason_phrases_markdown()
+    assert DOC.is_file(), "write it: .venv/bin/python -m models.reasons > docs/reason_phrases.md"
+    assert DOC.read_text(encoding="utf-8") == expected, (
+        "docs/reason_phrases.md is stale: .venv/bin/python -m models.reasons > docs/reason_phrases.md"
+    )
+    for name, _, phrase in _rendered():
+        assert f"`{name}`" in expected
+        assert phrase in expected
+
+
+def test_a_faint_contribution_is_no_reason() -> None:
+    """A churn probability of 0.0097 was explained by "buys like a customer who has already left": the top
+    positive contribution, however small. Reasons are chosen by size: below MIN_CONTRIBUTION, none."""
+    features = ["bgnbd_p_alive", "days_since_last_txn"]
+    reference = {"bgnbd_p_alive": 0.9, "days_since_last_txn": 10.0}
+    low_risk = np.array([[0.85, 2.0]])  # a little below the median P(alive), transacted recently
+    faint = np.array([[0.01, -0.8, -3.8]])  # margin -4.59: P(churn) 0.0100
+    assert explain(faint, low_risk, features, reference) == [[]]
+    (down,) = explain(faint, low_risk, features, reference, towards="down")
+    assert [r.phrase for r in down] == ["transacted more recently than most customers"]
+    # the same customer with a real push upwards: the phrase says what the value says, no more
+    strong = np.array([[0.6, -0.8, -3.8]])
+    (up,) = explain(strong, low_risk, features, reference)
+    assert [r.phrase for r in up] == ["buys less regularly, for their history, than most customers"]
+
+
+def test_a_value_at_the_median_gives_its_place_to_the_next() -> None:
+    features = ["channel_branch_share_365d", "tenure_days", "txn_count_30d"]
+    reference = {"channel_branch_share_365d": 0.0, "tenure_days": 400.0, "txn_count_30d": 6.0}
+    row = np.array([[0.0, 100.0, 2.0]])
+    contributions = np.array([[0.9, 0.4, 0.2, -1.0]])
+    (reasons,) = explain(contributions, row, features, reference, k=2)
+    assert [r.phrase for r in reasons] == [
+        "joined the programme more recently than most customers",
+        "transacted less often in the last 30 days than most customers",
+    ]
