@@ -1,16 +1,20 @@
-"""Reason codes: the few features that pushed a customer's score up the most, said the way a marketer talks.
+"""Reason codes: the few features that moved a customer's score the most, said the way a marketer talks.
 
 LightGBM's ``pred_contrib`` splits each raw score (log-odds) exactly into one contribution per feature plus
-a bias (TreeSHAP). The features with the largest contributions towards the score are "why this customer";
-the wording comes from where the customer's value sits against the training median: a churn score raised
-by ``spend_trend`` reads "spent less in the last 30 days than before" when the customer's trend is below
-the median, not a bare column name.
+a bias (TreeSHAP). The features with the largest contributions towards the score are "why this customer",
+chosen by the direction and size of the contribution: only those that pushed the way asked, by at least
+``MIN_CONTRIBUTION``. The wording comes from which side of the training median the customer's value sits
+on: a churn score raised by ``spend_trend_30d`` reads "spent less in the last 30 days than in the months
+before" when the trend is below the median. Every phrase compares the customer with most customers (or with
+their own past), so it is true of anyone on that side of the median whatever the score: no phrase claims
+more than the value says ("has already left" for a probability of 1 %).
 
-``PHRASES`` holds the hand-written wording (feature -> (when above the median, when below)),
-``NEUTRAL_PHRASES`` one phrase for unordered categories; any other feature gets a generic phrase built
-from its name (``txn_amount_mean_30d`` -> "average transaction amount in the last 30 days is higher than
-usual").
-Add a line to ``PHRASES`` when a new feature shows up in reason codes.
+``PHRASES`` holds the wording (input -> (above the median, below)) of every input a model may read (the
+feature catalogue, the BG/NBD and customer x offer columns of ``models.assemble``, the offer attributes);
+``FLAGS`` the yes/no inputs, ``MISSING_PHRASES`` what a missing value means, ``NEUTRAL_PHRASES`` one phrase
+for unordered categories. An input without a phrase (a new feature) still reads as words built from its
+name, and ``tests/models/test_reasons.py`` fails until it has one. ``docs/reason_phrases.md`` shows them all
+(``python -m models.reasons``).
 """
 
 from __future__ import annotations
