@@ -55,7 +55,9 @@ def test_demo_runs_the_whole_loop_and_reruns_cleanly(tmp_path: Path, monkeypatch
     assert "X-API-Key: k2" in calls
     assert first.customer_id in calls
 
-    again = run_demo(settings, customers=250, days=240, seed=5, **paths)  # type: ignore[arg-type]
+    # a re-run on another day (here: one asking for a bank ending a day earlier) keeps the bank it finds
+    again = run_demo(settings, customers=250, days=240, seed=5, end=yesterday, **paths)  # type: ignore[arg-type]
     assert any(line.startswith("ledger: 0 postings") for line in again.lines), again.lines
+    assert again.lines[0] == first.lines[0]
     with pytest.raises(InvalidInput, match="already holds the demo bank"):
         run_demo(settings, customers=250, days=240, seed=6, **paths)  # type: ignore[arg-type]
