@@ -21,6 +21,7 @@ import secrets
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +118,18 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL unavailable: {reason}")
 
 
-@pytest.fixture(scope="session")
-def _pg_database() -> Iterator[Engine]:
+@contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[Engine]:
+    """A new migrated database ``<prefix>_<random>`` on the test server, dropped on exit.
+
+    For data that must outlive one test (the shared database is emptied before each test that asks for
+    ``pg_engine``), and for rows copied with their ids: the ledger keeps blocks of entry ids per process and
+    database, so ids written under a block it already holds would collide with it.
+    """
     import psycopg
 
     admin_url = make_url(normalize_url(os.environ.get("LOYALTY_TEST_PG_URL", DEFAULT_PG_URL)))
-    name = f"loyalty_test_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin_dsn = admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
     try:
         with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as admin:
@@ -138,6 +145,12 @@ def _pg_database() -> Iterator[Engine]:
         eng.dispose()
         with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[Engine]:
+    with fresh_pg_database("loyalty_test") as eng:
+        yield eng
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 
 from loyalty_core.config import Settings
 from serving.app import create_app
-from tests.conftest import uplift_champion
+from tests.conftest import fresh_pg_database, uplift_champion
 
 KEYS = {"core": "test-core-key", "marketing": "test-marketing-key", "admin": "test-admin-key"}
 MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -184,6 +184,49 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         engine.dispose()
     _checkpoint(db)
     return World(root, db, uri, customers, config.end_at, root / "scores.parquet", root / "multiplier.json")
+
+
+def copy_ledger(source: Engine, target: Engine, *, chunk: int = 5000) -> None:
+    """Copy every table of ``source`` into the empty migrated ``target``, ids included.
+
+    A world built once on SQLite serves PostgreSQL too (the same rows, not a second simulation). Tables go
+    in dependency order; PostgreSQL's id sequences then move past the copied ids, as if the rows had been
+    written there.
+    """
+    from sqlalchemy import func, select
+
+    from loyalty_core.schema import metadata
+
+    with source.connect() as src, target.begin() as dst:
+        for table in metadata.sorted_tables:
+            result = src.execute(select(table)).mappings()
+            while rows := result.fetchmany(chunk):
+                dst.execute(table.insert(), [dict(row) for row in rows])
+            if target.dialect.name != "postgresql":
+                continue
+            column = table.autoincrement_column
+            top = None if column is None else dst.scalar(select(func.max(column)))
+            if column is not None and top is not None:
+                dst.execute(
+                    text("SELECT setval(pg_get_serial_sequence(:t, :c), :v)"),
+                    {"t": table.name, "c": column.name, "v": top},
+                )
+
+
+@pytest.fixture(scope="module")
+def pg_world(world: World) -> Iterator[Engine]:
+    """The world's ledger (history, features, offers) in a PostgreSQL database of its own, one per test
+    module that asks, dropped after it: the module may write into it. Champions stay in ``world.mlflow_uri``.
+    """
+    from loyalty_core.db import make_engine
+
+    with fresh_pg_database("loyalty_world") as engine:
+        source = make_engine(f"sqlite:///{world.db}")
+        try:
+            copy_ledger(source, engine)
+        finally:
+            source.dispose()
+        yield engine
 
 
 @pytest.fixture
