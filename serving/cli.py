@@ -566,7 +566,11 @@ def _job_progress(bar: Any, prefix: str = "") -> Callable[[str, int, int | None]
     tasks: dict[str, Any] = {}
 
     def progress(stage: str, n: int, total: int | None = None) -> None:
-        if stage not in tasks or any(t.id == tasks[stage] and t.finished for t in bar.tasks):
+        if stage in tasks and any(t.id == tasks[stage] and t.finished for t in bar.tasks):
+            if n == 0 and total is None:  # a finished stage's last "nothing more" (ingest's rejected rows)
+                return
+            del tasks[stage]
+        if stage not in tasks:
             tasks[stage] = bar.add_task(prefix + stage, total=total)
         elif total is not None:
             bar.update(tasks[stage], total=total)

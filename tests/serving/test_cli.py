@@ -111,6 +111,7 @@ def test_job_progress_reused_stage_gets_its_own_bar() -> None:
     progress("transactions", 1500)
     progress("transactions", 0, 256_421)  # the ingest counts rows
     progress("transactions", 256_421)
+    progress("transactions", 0)  # the ingest's rejected rows: none, and no new bar for them
     for _ in range(7):  # churn's features, one per cutoff
         progress("features", 1, 7)
     for _ in range(12):  # then the offers job's
