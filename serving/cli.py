@@ -438,7 +438,7 @@ def expire(
     from loyalty_core.spending import void_timed_out_holds
 
     now = _parse_as_of(None)
-    cutoff = _parse_as_of(as_of)
+    cutoff = now if as_of is None else _parse_as_of(as_of)  # a second now() would be after the first
     if as_of is not None and len(as_of) == 10 and dt.date.fromisoformat(as_of) == now.date():
         cutoff = now  # "by the end of today" cannot reach past this moment
     check_not_after_now(cutoff, now)

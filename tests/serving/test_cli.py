@@ -147,3 +147,10 @@ def test_progress_routes_logging_through_the_bars_console() -> None:
     assert isinstance(handlers[0], RichHandler)
     assert handlers[0].console is stderr
     assert root.handlers == before
+
+
+def test_expire_without_as_of_runs_up_to_now(engine: Engine) -> None:
+    """``loyalty expire`` alone read the clock twice: its cutoff came out after its "now" and was refused."""
+    result = CliRunner().invoke(app, ["expire"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("expired 0 points in 0 lots of 0 customers as of ")
