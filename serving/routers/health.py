@@ -31,7 +31,9 @@ async def _is_admin(request: Request, key: Annotated[str | None, Security(api_ke
     return granted is not None and ADMIN in granted
 
 
-@router.get("/health", response_model=HealthOut)
+# The key is optional here (an admin's key adds the details), which OpenAPI says as "no requirement, or
+# the key": without it the document would claim that /health refuses anonymous callers, which it never does.
+@router.get("/health", response_model=HealthOut, openapi_extra={"security": [{}, {"APIKeyHeader": []}]})
 def health(engine: EngineDep, scoring: ScoringDep, admin: Annotated[bool, Security(_is_admin)]) -> HealthOut:
     """``degraded`` (still 200) when the database does not answer or a model, the online features or the
     catalogue is not loaded (``models`` says which and its version): the probe reports, never crashes.
