@@ -10,9 +10,10 @@ was already dead at the time of spending.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from loyalty_core.errors import InvalidInput
@@ -22,6 +23,7 @@ from loyalty_core.journal import (
     PendingEntry,
     entry_row,
     flush_members,
+    in_transaction,
     lock_members,
     request_hash,
     utcnow,
@@ -125,6 +127,48 @@ def _expire_locked(
     )
     write_entries(session, pending)
     return len(lots), sum(lot.remaining for lot in lots)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryRun:
+    members: int
+    lots: int
+    points: int
+    holds_voided: int
+
+
+def run_expiry(
+    engine: Engine,
+    *,
+    as_of: dt.datetime,
+    now: dt.datetime | None = None,
+    chunk: int = 500,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExpiryRun:
+    """Expire every lot due by ``as_of`` and void the till holds timed out by then (``loyalty expire``).
+
+    Members go ``chunk`` to a transaction, so no transaction holds every member's lock and a failure loses
+    at most one chunk's work (a re-run finishes it: expiry is idempotent). ``progress(done, total)`` is
+    called after each chunk.
+    """
+    from loyalty_core.spending import void_timed_out_holds  # spending expires lots itself: import late
+
+    now = now or utcnow()
+    check_not_after_now(as_of, now)
+    members = in_transaction(engine, lambda s: members_with_due_lots(s, as_of=as_of))
+    lots = points = 0
+    for start in range(0, len(members), chunk):
+        part = members[start : start + chunk]
+
+        def run(session: Session, part: Sequence[str] = part) -> tuple[int, int]:
+            return expire_due(session, as_of=as_of, member_ids=part, now=now)
+
+        n, p = in_transaction(engine, run)
+        lots, points = lots + n, points + p
+        if progress is not None:
+            progress(start + len(part), len(members))
+    voided = in_transaction(engine, lambda s: void_timed_out_holds(s, now=as_of))
+    return ExpiryRun(len(members), lots, points, voided)
 
 
 def members_with_due_lots(session: Session, *, as_of: dt.datetime) -> list[str]:

@@ -433,9 +433,7 @@ def expire(
     """
     import datetime as dt
 
-    from loyalty_core.expiry import check_not_after_now, expire_due, members_with_due_lots
-    from loyalty_core.journal import in_transaction
-    from loyalty_core.spending import void_timed_out_holds
+    from loyalty_core.expiry import check_not_after_now, run_expiry
 
     now = _parse_as_of(None)
     cutoff = now if as_of is None else _parse_as_of(as_of)  # a second now() would be after the first
@@ -443,27 +441,22 @@ def expire(
         cutoff = now  # "by the end of today" cannot reach past this moment
     check_not_after_now(cutoff, now)
     engine = _ledger_engine()
-    lots = points = 0
     try:
-        members = in_transaction(engine, lambda s: members_with_due_lots(s, as_of=cutoff))
         with _progress() as bar:
-            task = bar.add_task("expire", total=len(members))
-            for start in range(0, len(members), 500):
-                chunk = members[start : start + 500]
-
-                def run(session: Any, chunk: list[str] = chunk) -> tuple[int, int]:
-                    return expire_due(session, as_of=cutoff, member_ids=chunk, now=now)
-
-                n, p = in_transaction(engine, run)
-                lots, points = lots + n, points + p
-                bar.advance(task, len(chunk))
-        voided = in_transaction(engine, lambda s: void_timed_out_holds(s, now=cutoff))
+            task = bar.add_task("expire", total=None)
+            done = run_expiry(
+                engine,
+                as_of=cutoff,
+                now=now,
+                progress=lambda n, total: bar.update(task, completed=n, total=total),
+            )
     finally:
         engine.dispose()
     typer.echo(
-        f"expired {points} points in {lots} lots of {len(members)} customers as of {cutoff.isoformat()}"
+        f"expired {done.points} points in {done.lots} lots of {done.members} customers "
+        f"as of {cutoff.isoformat()}"
     )
-    typer.echo(f"voided {voided} timed-out holds")
+    typer.echo(f"voided {done.holds_voided} timed-out holds")
 
 
 import_app = typer.Typer(help="Load outside datasets into the platform.", no_args_is_help=True)

@@ -31,11 +31,9 @@ from sqlalchemy.orm import Session
 from loyalty_core.config import DEFAULT_VAR, Settings
 from loyalty_core.db import make_engine, migrate
 from loyalty_core.errors import InvalidInput
-from loyalty_core.expiry import expire_due, members_with_due_lots
-from loyalty_core.journal import in_transaction
+from loyalty_core.expiry import run_expiry
 from loyalty_core.rules import load_rules
 from loyalty_core.schema import Member
-from loyalty_core.spending import void_timed_out_holds
 from models.batch_score import MULTIPLIER_FILE, score_all
 from models.churn_job import train_churn
 from models.offer_job import train_offers
@@ -84,33 +82,6 @@ def check_same_bank(engine: Engine, history: Path, config: SimConfig) -> SimConf
     )
 
 
-def expire_up_to_now(
-    engine: Engine, *, now: dt.datetime, progress: Progress | None = None
-) -> tuple[int, int]:
-    """Expire every lot due by ``now`` and void the holds timed out by then; returns (lots, points).
-
-    After a history is posted in bulk, lots that fell due along the way still count until an expiry runs;
-    the demo runs it so the ledger it hands over is the one ``loyalty expire`` would leave. Members go 500
-    to a transaction, like the command, so no transaction holds every member's lock.
-    """
-    members = in_transaction(engine, lambda s: members_with_due_lots(s, as_of=now))
-    if progress is not None:
-        progress("expire", 0, len(members) or 1)
-    lots = points = 0
-    for start in range(0, len(members), 500):
-        chunk = members[start : start + 500]
-
-        def run(session: Session, chunk: list[str] = chunk) -> tuple[int, int]:
-            return expire_due(session, as_of=now, member_ids=chunk, now=now)
-
-        n, p = in_transaction(engine, run)
-        lots, points = lots + n, points + p
-        if progress is not None:
-            progress("expire", len(chunk), None)
-    in_transaction(engine, lambda s: void_timed_out_holds(s, now=now))
-    return lots, points
-
-
 def run_demo(
     settings: Settings,
     *,
@@ -155,9 +126,14 @@ def run_demo(
             f"{'yes' if loaded.completions_agree else 'NO'} ({loaded.completions_in_ledger:,})"
         )
         now = dt.datetime.now(dt.UTC)
-        lots, expired = expire_up_to_now(engine, now=now, progress=tick)
+        # Lots that fell due along the history still count until an expiry runs: hand over the ledger
+        # `loyalty expire` would leave.
+        tick("expire", 0, 1)
+        swept = run_expiry(engine, as_of=now, now=now)
+        tick("expire", 1)
         report.lines.append(
-            f"expiry up to now: {expired:,} points in {lots:,} lots that fell due during the history"
+            f"expiry up to now: {swept.points:,} points in {swept.lots:,} lots "
+            "that fell due during the history"
         )
         as_of = sim.end.replace(hour=0, minute=0, second=0, microsecond=0)
         tick("features", 0, 1)
