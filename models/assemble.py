@@ -66,51 +66,6 @@ PAIR_COLUMNS: tuple[str, ...] = (
 )
 
 
-# Reason-code wording for the columns built here (``models.reasons.PHRASES`` has the customer features):
-# pass ``phrases={**PHRASES, **INPUT_PHRASES}`` to ``models.reasons.explain``.
-INPUT_PHRASES: dict[str, tuple[str, str]] = {
-    "bgnbd_p_no_txn": (
-        "by their buying rhythm, is unlikely to transact in the coming months",
-        "by their buying rhythm, is likely to keep transacting",
-    ),
-    "bgnbd_p_alive": ("still buys like an active customer", "buys like a customer who has already left"),
-    "bgnbd_expected_txns": ("is expected to transact often", "is expected to transact rarely"),
-    "pair_category_share": (
-        "spends a lot in the offer's categories",
-        "spends little in the offer's categories",
-    ),
-    "pair_p_any_match": (
-        "often makes purchases that complete the offer",
-        "seldom makes purchases that complete it",
-    ),
-    "pair_expected_matches": (
-        "often makes purchases that complete the offer",
-        "seldom makes purchases that complete it",
-    ),
-    "pair_p_over_threshold": (
-        "often spends above the offer's threshold",
-        "rarely spends above the offer's threshold",
-    ),
-    "pair_expected_spend_ratio": (
-        "spends well above the offer's threshold",
-        "spends below the offer's threshold",
-    ),
-    "pair_threshold_to_mean": (
-        "the offer's threshold is high for them",
-        "the offer's threshold is easy for them",
-    ),
-    "pair_kind_completion_rate": (
-        "completed offers of this kind before",
-        "rarely completed offers of this kind",
-    ),
-    "pair_kind_view_rate": ("looks at offers of this kind", "ignores offers of this kind"),
-    "pair_preferred_channel": (
-        "the offer uses their preferred channel",
-        "the offer misses their preferred channel",
-    ),
-}
-
-
 def _index(names: Sequence[str]) -> dict[str, int]:
     return {n: i for i, n in enumerate(names)}
 

@@ -50,7 +50,7 @@ from sqlalchemy import Engine
 from loyalty_core.config import DEFAULT_VAR
 from loyalty_core.errors import InvalidInput, Unavailable
 from loyalty_core.rules import Rules
-from models.assemble import INPUT_PHRASES, ChurnInputs, OfferInputs
+from models.assemble import ChurnInputs, OfferInputs
 from models.job_common import Progress, day, no_progress, parse_date, read_catalogue, timed, use_store
 from models.policy import (
     NO_CAPS,
@@ -65,7 +65,7 @@ from models.policy import (
     eligibility_matrix,
     expected_value,
 )
-from models.reasons import PHRASES, explain
+from models.reasons import explain
 from models.scorer import Scorer, load_champion
 from pipelines.catalogue import CHANNELS, FEATURE_NAMES
 from pipelines.extract import extract
@@ -284,7 +284,6 @@ def reason_text(scorer: Scorer, matrix: np.ndarray, k: int = 3) -> list[str]:
         scorer.features,
         scorer.reference,
         k=k,
-        phrases={**PHRASES, **INPUT_PHRASES},
     )
     return ["; ".join(r.phrase for r in reasons) for reasons in found]
 
