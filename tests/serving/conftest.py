@@ -78,7 +78,6 @@ def _client_for(engine: Engine) -> Iterator[TestClient]:
         Settings(
             database_url=url,
             api_keys=API_KEYS,
-            max_body_bytes=16 * 1024,
             multiplier_file=NO_MULTIPLIER_RULE,
         )
     )

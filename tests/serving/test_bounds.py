@@ -122,7 +122,6 @@ def _app(engine: Engine) -> Any:
         Settings(
             database_url=engine.url.render_as_string(hide_password=False),
             api_keys=API_KEYS,
-            max_body_bytes=16 * 1024,
             multiplier_file=NO_MULTIPLIER_RULE,
         )
     )
