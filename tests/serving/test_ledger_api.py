@@ -464,12 +464,13 @@ def test_malformed_and_non_json_bodies_are_4xx(client: TestClient, auth: Headers
 
 
 def test_oversized_bodies_are_413(client: TestClient, auth: Headers) -> None:
-    huge = txn(category="x" * 20_000)
+    limit = Settings().max_body_bytes  # the service's own limit: the client fixture keeps the default
+    huge = txn(category="x" * (limit + 1000))
     headers = {**auth["core"], "Content-Type": "application/json"}
     assert_error(client.post("/v1/transactions", json=huge, headers=auth["core"]), 413, "payload_too_large")
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit must hold on the streamed body too
-        for _ in range(40):
+        for _ in range(limit // 1024 + 2):
             yield b" " * 1024
 
     assert_error(client.post("/v1/transactions", content=chunks(), headers=headers), 413, "payload_too_large")
