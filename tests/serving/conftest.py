@@ -5,15 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import socket
 import sqlite3
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -63,6 +67,37 @@ def _empty_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
         use_mlflow_store(mp, uri)
         yield uri
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for a server of a test's own)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThreadedServer:
+    """The app under uvicorn on a free loopback port, in a thread of this process: real sockets, real
+    concurrency. ``with ThreadedServer(app) as base_url:``; extra keywords go to ``uvicorn.Config``."""
+
+    def __init__(self, app: Any, **config: Any) -> None:
+        self.port = free_port()
+        config.setdefault("log_level", "warning")
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, **config))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
 
 
 API_KEYS = ",".join(f"{scope}:{key}" for scope, key in KEYS.items())

@@ -14,7 +14,6 @@ import datetime as dt
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from sqlalchemy.orm import Session
 from loyalty_core import statements
 from loyalty_core.config import Settings
 from loyalty_core.schema import Entry
+from tests.serving.conftest import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -44,12 +44,6 @@ CORE_KEY = "dev-core-key"
 HEADERS = {"X-API-Key": CORE_KEY}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _loyalty_cmd() -> list[str]:
     exe = Path(sys.executable).with_name("loyalty")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "serving.cli"]
@@ -59,7 +53,7 @@ class Server:
     """``loyalty serve`` in its own session (process group), so one killpg reaches every worker."""
 
     def __init__(self, url: str, log_path: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         env = dict(os.environ)

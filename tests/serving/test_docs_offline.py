@@ -10,21 +10,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from loyalty_core.config import Settings
 from serving.app import create_app
+from tests.serving.conftest import ThreadedServer
 
 CHROMIUM = os.environ.get("LOYALTY_CHROMIUM", "/usr/bin/chromium")
 CONTENT_TYPES = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
@@ -62,32 +59,6 @@ def test_the_vendored_assets_ship_with_their_licences() -> None:
 
 
 # --- in a browser, offline ---------------------------------------------------------------------------------
-class _Server:
-    """The app under uvicorn on a free loopback port, in a thread of this process."""
-
-    def __init__(self, app: Any) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 def _browser_or_skip() -> Any:
     """Playwright's sync API, driving the system Chromium (never a browser Playwright downloads). Required in
     CI, where .ci/run installs both; skipped elsewhere when either is missing."""
@@ -109,7 +80,7 @@ def _browser_or_skip() -> Any:
 def live(engine: Engine, tmp_path: Path) -> Iterator[str]:
     url = engine.url.render_as_string(hide_password=False)
     app = create_app(Settings(database_url=url, multiplier_file=tmp_path / "no-rule.json"))
-    with _Server(app) as base:
+    with ThreadedServer(app) as base:
         yield base
 
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import http.client
 import logging
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
@@ -21,7 +17,7 @@ from loyalty_core.errors import Unavailable
 from serving.app import create_app
 from serving.routers.health import DATABASE_DOWN, DETAILS_HIDDEN
 from serving.slots import Slot
-from tests.serving.conftest import API_KEYS, NO_MULTIPLIER_RULE
+from tests.serving.conftest import API_KEYS, NO_MULTIPLIER_RULE, ThreadedServer
 
 SECRET_ID = "cust-secret-4711"
 SECRET_AMOUNT = 98765
@@ -156,31 +152,12 @@ def test_callers_refused_with_503_never_read_an_unexpected_error_text() -> None:
 # --- a real server: the connection after a 500 -----------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served(engine: Engine) -> Iterator[int]:
     """The app (with its failing ``/boom``) under a real uvicorn server on a free loopback port."""
-    port = _free_port()
-    config = uvicorn.Config(_app(engine), host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the server stopped while starting"
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    server = ThreadedServer(_app(engine), log_config=None, lifespan="on")
+    with server:
+        yield server.port
 
 
 def test_after_a_500_the_connection_still_answers(served: int, caplog: pytest.LogCaptureFixture) -> None:

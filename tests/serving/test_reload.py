@@ -4,7 +4,6 @@ degrade the service instead of crashing it, and a failed reload keeps the previo
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -21,7 +19,7 @@ from models.assemble import ChurnInputs
 from models.scorer import CHAMPION, Scorer, load_champion
 from pipelines.catalogue import FEATURE_NAMES
 from pipelines.snapshots import OnlineFeatures
-from tests.serving.conftest import KEYS, World, scored_app
+from tests.serving.conftest import KEYS, ThreadedServer, World, scored_app
 
 CHURN = "loyalty-churn"
 CORE = {"X-API-Key": KEYS["core"]}
@@ -64,32 +62,6 @@ def churn_of(uri: str, version: str, rows: np.ndarray) -> np.ndarray:
     return scorer.predict_proba(ChurnInputs.for_scorer(scorer, FEATURE_NAMES).matrix(rows))
 
 
-class Server:
-    """The app under uvicorn on 127.0.0.1 in a thread of this process: real sockets, real concurrency."""
-
-    def __init__(self, app: Any) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 @pytest.fixture
 def registry(mlflow_copy: str) -> str:
     return mlflow_copy
@@ -115,7 +87,7 @@ def test_reload_under_load_loses_no_request_and_never_mixes_versions(
                 results.append((r.status_code, r.json() if r.status_code == 200 else r.text))
                 i += 1
 
-    with Server(scored_app(world_db, world)) as base:
+    with ThreadedServer(scored_app(world_db, world)) as base:
         threads = [threading.Thread(target=hammer, args=(base, w)) for w in range(4)]
         for t in threads:
             t.start()

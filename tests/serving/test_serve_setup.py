@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,16 +18,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.serving.conftest import API_KEYS, KEYS, NO_MULTIPLIER_RULE
+from tests.serving.conftest import API_KEYS, KEYS, NO_MULTIPLIER_RULE, free_port
 
 START_TIMEOUT = 60.0  # two workers importing the service and MLflow share two cores with the other tests
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _tables(db: Path) -> set[str]:
@@ -42,7 +34,7 @@ def _tables(db: Path) -> set[str]:
 def test_serve_sets_up_new_stores_once_before_its_workers(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger" / "loyalty.db"
     store = tmp_path / "mlflow" / "mlflow.db"  # neither the file nor its folder exists yet
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "LOYALTY_DATABASE_URL": f"sqlite:///{ledger}",
