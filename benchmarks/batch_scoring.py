@@ -30,20 +30,27 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from loyalty_core.config import DEFAULT_RULES  # noqa: E402
-from loyalty_core.db import make_engine, migrate  # noqa: E402
-from loyalty_core.rules import load_rules  # noqa: E402
-from models.batch_score import ScoringModels, customer_value, score_matrix  # noqa: E402
-from models.churn_job import train_churn  # noqa: E402
-from models.job_common import ledger_span, read_catalogue  # noqa: E402
-from models.offer_job import train_offers  # noqa: E402
-from models.policy import MultiplierPolicy, allocate_multipliers  # noqa: E402
-from pipelines.catalogue import FEATURE_NAMES  # noqa: E402
-from pipelines.extract import extract  # noqa: E402
-from pipelines.features import FeatureConfig, compute_features  # noqa: E402
-from pipelines.history import ingest_history  # noqa: E402
-from pipelines.sim_model import SimConfig  # noqa: E402
-from pipelines.simulator import simulate  # noqa: E402
+from loyalty_core import DEFAULT_RULES, load_rules, make_engine, migrate  # noqa: E402
+from models import (  # noqa: E402
+    MultiplierPolicy,
+    ScoringModels,
+    allocate_multipliers,
+    customer_value,
+    ledger_span,
+    read_catalogue,
+    score_matrix,
+    train_churn,
+    train_offers,
+)
+from pipelines import (  # noqa: E402
+    FEATURE_NAMES,
+    FeatureConfig,
+    SimConfig,
+    compute_features,
+    extract,
+    ingest_history,
+    simulate,
+)
 
 TARGET = 5_000_000
 

@@ -127,8 +127,7 @@ def _reset_peak() -> None:
 
 
 def run_pandas(data: str) -> dict[str, Any]:
-    from pipelines.frames import LedgerFrames
-    from pipelines.pandas_engine import pandas_features
+    from pipelines import LedgerFrames, pandas_features
 
     baseline = _memory("VmRSS")
     t0 = time.perf_counter()
@@ -164,7 +163,7 @@ def duckdb_sql(data: str, style: str = "filter") -> str:
     aggregates, and the distinct-day and distinct-period counts from a per-day rollup instead of
     ``count(DISTINCT ...)`` over every transaction.
     """
-    from pipelines.catalogue import CATEGORIES, CHANNELS, GENDERS, INCOME_BANDS, REGIONS
+    from pipelines import CATEGORIES, CHANNELS, GENDERS, INCOME_BANDS, REGIONS
 
     day = 86_400_000_000
     cut = f"TIMESTAMP '{AS_OF} 00:00:00'"
@@ -356,8 +355,8 @@ def online_lookup(data: Path, lookups: int = 1_000_000) -> dict[str, float]:
     """Load the pandas engine's frame into an online table (SQLite) and time ``OnlineFeatures.get``."""
     import pandas as pd
 
-    from loyalty_core.db import make_engine, migrate
-    from pipelines.snapshots import OnlineFeatures, refresh_online
+    from loyalty_core import make_engine, migrate
+    from pipelines import OnlineFeatures, refresh_online
 
     features = pd.read_parquet(data / "pandas.parquet")
     engine = make_engine(f"sqlite:///{data / 'online.db'}")

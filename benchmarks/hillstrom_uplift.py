@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.uplift import TwoModelUplift, auuc, average_effect, qini_coefficient, uplift_at
-from pipelines.hillstrom import OUTCOMES, read_hillstrom, uplift_frame
+from models import TwoModelUplift, auuc, average_effect, qini_coefficient, uplift_at
+from pipelines import OUTCOMES, read_hillstrom, uplift_frame
 
 DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hillstrom" / "hillstrom.csv"
 

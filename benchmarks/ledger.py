@@ -53,11 +53,18 @@ from procfs import cpu_seconds, descendants, machine_busy, processes_named
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from loyalty_core import journal, ledger
-from loyalty_core.config import DEFAULT_RULES
-from loyalty_core.db import make_engine, migrate, normalize_url
-from loyalty_core.rules import Rules, parse_rules
-from pipelines.ingest import ingest_frame, read_transactions
+from loyalty_core import (
+    DEFAULT_RULES,
+    Rules,
+    TransactionIn,
+    in_transaction,
+    make_engine,
+    migrate,
+    normalize_url,
+    parse_rules,
+    post_transactions,
+)
+from pipelines import ingest_frame, read_transactions
 
 BENCH_DB = "loyalty_bench"
 CORE_KEY = "dev-core-key"
@@ -164,14 +171,12 @@ def warm_up(engine: Engine, rules: Rules, run: str, n: int = 2000) -> None:
     """Some postings first (not measured), then statistics: the journal is never empty in service."""
     occurred = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     txns = [
-        ledger.TransactionIn(f"{run}-warm-{i}", f"inproc-{i % CUSTOMERS}", "purchase", Decimal(250), occurred)
+        TransactionIn(f"{run}-warm-{i}", f"inproc-{i % CUSTOMERS}", "purchase", Decimal(250), occurred)
         for i in range(n)
     ]
     for part in range(0, n, 200):
         chunk = txns[part : part + 200]
-        journal.in_transaction(
-            engine, lambda s, c=chunk: ledger.post_transactions(s, c, rules=rules, actor="bench")
-        )
+        in_transaction(engine, lambda s, c=chunk: post_transactions(s, c, rules=rules, actor="bench"))
     analyze(engine)
 
 
@@ -199,7 +204,7 @@ def bench_in_process(
         n = 0
         while not stop.is_set():
             n += 1
-            txn = ledger.TransactionIn(
+            txn = TransactionIn(
                 f"{run}-{k}-{n}",
                 f"inproc-{(k * 7919 + n) % CUSTOMERS}",
                 "purchase",
@@ -207,9 +212,7 @@ def bench_in_process(
                 occurred,
             )
             try:
-                journal.in_transaction(
-                    engine, lambda s, t=txn: ledger.post_transactions(s, [t], rules=rules, actor="bench")
-                )
+                in_transaction(engine, lambda s, t=txn: post_transactions(s, [t], rules=rules, actor="bench"))
                 counts[k] += 1
             except Exception:
                 errors[k] += 1
@@ -239,7 +242,7 @@ def free_port() -> int:
 # The service with the posting route's ledger call replaced by a fixed answer: a reference run, like a bare
 # endpoint, that shows what the route itself (API key, validation, response model, metrics) costs per request.
 ROUTE_ONLY_APP = """
-from loyalty_core.ledger import PostingResult
+from loyalty_core import PostingResult
 from serving import batcher
 
 

@@ -46,9 +46,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from models.ope import OfferLog, SEMethod, evaluate, expected_reward, offer_log
-from models.policy import EpsilonGreedy, OfferCatalog, rank_offers
-from pipelines.simulator import SimConfig, simulate
+from models import (
+    EpsilonGreedy,
+    OfferCatalog,
+    OfferLog,
+    SEMethod,
+    evaluate,
+    expected_reward,
+    offer_log,
+    rank_offers,
+)
+from pipelines import SimConfig, simulate
 
 WINDOW_DAYS = 90
 CATEGORIES = (

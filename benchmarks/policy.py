@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.policy import (
+from models import (
     GREEDY,
     Contact,
     CustomerState,

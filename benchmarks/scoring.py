@@ -28,8 +28,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.calibration import fit_calibrator
-from models.scorer import Scorer
+from models import Scorer, fit_calibrator
 
 TARGET_ROWS_PER_SECOND = 5_000_000 / 60
 

@@ -165,17 +165,9 @@ def build_world(root: Path, customers: int, days: int) -> None:
     if (root / "multiplier.json").exists():
         print(f"reusing the world in {root}", file=sys.stderr)
         return
-    from loyalty_core.config import DEFAULT_RULES
-    from loyalty_core.db import make_engine, migrate
-    from loyalty_core.rules import load_rules
-    from models.batch_score import score_all
-    from models.churn_job import train_churn
-    from models.offer_job import train_offers
-    from models.uplift_job import promote_uplift
-    from pipelines.feature_job import run_feature_job
-    from pipelines.history import ingest_history
-    from pipelines.sim_model import SimConfig
-    from pipelines.simulator import simulate
+    from loyalty_core import DEFAULT_RULES, load_rules, make_engine, migrate
+    from models import promote_uplift, score_all, train_churn, train_offers
+    from pipelines import SimConfig, ingest_history, run_feature_job, simulate
 
     root.mkdir(parents=True, exist_ok=True)
     config = SimConfig(customers=customers, days=days, seed=11)
@@ -419,10 +411,8 @@ def decision_rows(n: int) -> list[dict[str, object]]:
 
 
 def bench_decision_log(db: Path, n: int = 3000) -> list[tuple[str, float]]:
-    from loyalty_core.db import make_engine
-    from loyalty_core.decisions import record_decisions
-    from loyalty_core.journal import in_transaction
-    from serving.decision_log import DecisionWriter
+    from loyalty_core import in_transaction, make_engine, record_decisions
+    from serving import DecisionWriter
 
     engine = make_engine(f"sqlite:///{db}")
     out = []

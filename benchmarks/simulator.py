@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipelines.simulator import DEFAULT_START, SimConfig, simulate
+from pipelines import DEFAULT_START, SimConfig, simulate
 
 
 def main() -> int:

@@ -39,11 +39,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from loyalty_core.errors import InvalidInput
-from loyalty_core.offers import OFFER_KINDS
+from loyalty_core import OFFER_KINDS, InvalidInput
 from models import offers as offer_cols
 from models.bgnbd import PARAM_NAMES, customer_outlook
-from pipelines.catalogue import CATEGORIES, CHANNELS, FEATURE_NAMES
+from pipelines import CATEGORIES, CHANNELS, FEATURE_NAMES
 
 BGNBD_UNIT_DAYS = 7.0  # weeks, as in the paper; only the parameters' scale depends on it
 BGNBD_COLUMNS: tuple[str, ...] = ("bgnbd_p_alive", "bgnbd_expected_txns", "bgnbd_p_no_txn")

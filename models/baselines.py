@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.frames import check_binary, require_columns
 
 

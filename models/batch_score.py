@@ -47,9 +47,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
-from loyalty_core.config import DEFAULT_VAR
-from loyalty_core.errors import InvalidInput, Unavailable
-from loyalty_core.rules import Rules
+from loyalty_core import DEFAULT_VAR, InvalidInput, Rules, Unavailable
 from models.assemble import ChurnInputs, OfferInputs
 from models.job_common import Progress, day, no_progress, parse_date, read_catalogue, timed, use_store
 from models.policy import (
@@ -67,10 +65,7 @@ from models.policy import (
 )
 from models.reasons import explain
 from models.scorer import Scorer, load_champion
-from pipelines.catalogue import CHANNELS, FEATURE_NAMES
-from pipelines.extract import extract
-from pipelines.features import FeatureConfig
-from pipelines.pandas_engine import pandas_features
+from pipelines import CHANNELS, FEATURE_NAMES, FeatureConfig, extract, pandas_features
 
 log = logging.getLogger(__name__)
 

@@ -67,7 +67,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 
 PARAM_NAMES: Final = ("r", "alpha", "a", "b")
 RFM_COLUMNS: Final = ("frequency", "recency", "T")

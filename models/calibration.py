@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 
 Method = Literal["isotonic", "sigmoid"]
 METHODS: tuple[str, ...] = ("isotonic", "sigmoid")

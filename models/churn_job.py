@@ -43,8 +43,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sqlalchemy import Engine
 
-from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import Rules
+from loyalty_core import InvalidInput, Rules
 from models.assemble import BgnbdParams, ChurnInputs, bgnbd_history
 from models.bgnbd import BetaGeoNBD, summarise
 from models.evaluation import classification_metrics, gap_to_truth, prefixed
@@ -63,12 +62,18 @@ from models.job_common import (
 )
 from models.tracking import RunReport, log_training
 from models.training import TrainingResult, train
-from pipelines.catalogue import FEATURE_NAMES
-from pipelines.extract import extract
-from pipelines.features import FeatureConfig, compute_features
-from pipelines.frames import LedgerFrames
-from pipelines.labels import CHURN_ACTIVITY, churn_label_counts, churn_labels
-from pipelines.simulator import churn_truth, output_root
+from pipelines import (
+    CHURN_ACTIVITY,
+    FEATURE_NAMES,
+    FeatureConfig,
+    LedgerFrames,
+    churn_label_counts,
+    churn_labels,
+    churn_truth,
+    compute_features,
+    extract,
+    output_root,
+)
 
 log = logging.getLogger(__name__)
 

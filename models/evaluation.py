@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.frames import check_binary
 
 if TYPE_CHECKING:

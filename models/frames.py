@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 
 CUTOFF = "as_of"
 CUSTOMER_KEYS: tuple[str, ...] = ("customer_id", CUTOFF)

@@ -17,11 +17,10 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from loyalty_core.errors import InvalidInput
-from loyalty_core.schema import Entry, Offer
+from loyalty_core import Entry, InvalidInput, Offer
 from models.assemble import catalogue_frame
 from models.training import TrainingResult
-from pipelines.features import to_cutoff
+from pipelines import to_cutoff
 
 log = logging.getLogger(__name__)
 

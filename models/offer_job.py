@@ -49,8 +49,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import Rules
+from loyalty_core import InvalidInput, Rules
 from models.assemble import OfferInputs
 from models.evaluation import gap_to_truth
 from models.job_common import (
@@ -67,12 +66,15 @@ from models.job_common import (
 )
 from models.tracking import RunReport, log_training
 from models.training import TrainingResult, train
-from pipelines.catalogue import FEATURE_NAMES
-from pipelines.extract import extract
-from pipelines.features import FeatureConfig, compute_features
-from pipelines.frames import LedgerFrames
-from pipelines.labels import offer_response_labels
-from pipelines.simulator import truth_file
+from pipelines import (
+    FEATURE_NAMES,
+    FeatureConfig,
+    LedgerFrames,
+    compute_features,
+    extract,
+    offer_response_labels,
+    truth_file,
+)
 
 log = logging.getLogger(__name__)
 

@@ -17,18 +17,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loyalty_core import rules
-from loyalty_core.errors import InvalidInput
-from loyalty_core.offers import OFFER_KINDS
+from loyalty_core import OFFER_KINDS, InvalidInput
+from loyalty_core import TXN_TYPES as rules_TXN_TYPES
 from models.frames import require_columns
-from pipelines import catalogue as feature_catalogue
+from pipelines import CATEGORIES as catalogue_CATEGORIES
+from pipelines import CHANNELS as catalogue_CHANNELS
 
 PREFIX = "offer_"
 TIERS = {"base": 0, "silver": 1, "gold": 2}
 # An offer names real categories and channels; the feature catalogue's catch-all "other" is never one.
-CATEGORIES = tuple(c for c in feature_catalogue.CATEGORIES if c != "other")
-TXN_TYPES = rules.TXN_TYPES
-CHANNELS = tuple(c for c in feature_catalogue.CHANNELS if c != "other")
+CATEGORIES = tuple(c for c in catalogue_CATEGORIES if c != "other")
+TXN_TYPES = rules_TXN_TYPES
+CHANNELS = tuple(c for c in catalogue_CHANNELS if c != "other")
 
 
 def _number(value: Any) -> float:

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 
 SEMethod = Literal["analytic", "bootstrap"]
 Z95 = 1.959963984540054

@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 
 DEFAULT_TIERS: tuple[str, ...] = ("base", "silver", "gold")  # as in loyalty_core/default_rules.toml
 SOURCE_UPLIFT = "uplift"

@@ -754,7 +754,7 @@ def model_input_names() -> list[str]:
 
     from models.assemble import BGNBD_COLUMNS, PAIR_COLUMNS
     from models.offers import offer_attributes
-    from pipelines.catalogue import FEATURE_NAMES
+    from pipelines import FEATURE_NAMES
 
     one_offer = pd.DataFrame({"offer_id": ["o"], "kind": ["cashback"]})
     attributes = [c for c in offer_attributes(one_offer).columns if c != "offer_id"]

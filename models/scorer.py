@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import lightgbm as lgb
 import numpy as np
 
-from loyalty_core.errors import InvalidInput, Unavailable
+from loyalty_core import InvalidInput, Unavailable
 from models.calibration import Calibrator
 from models.compiled import Predict, compile_booster
 from models.reasons import Reason, explain

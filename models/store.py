@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from loyalty_core.config import REPO_ROOT
+from loyalty_core import REPO_ROOT
 
 DEFAULT_STORE_DIR = REPO_ROOT / "mlflow"
 

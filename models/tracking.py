@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from loyalty_core.config import REPO_ROOT
-from loyalty_core.errors import InvalidInput, LoyaltyError, Unavailable
+from loyalty_core import REPO_ROOT, InvalidInput, LoyaltyError, Unavailable
 from models.evaluation import (
     classification_metrics,
     is_better,

@@ -59,7 +59,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.baselines import OfferResponseRateBaseline, RecencyFrequencyBaseline
 from models.calibration import Calibrator, fit_calibrator
 from models.evaluation import classification_metrics, prefixed

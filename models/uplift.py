@@ -30,7 +30,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.frames import FrameSpec, check_binary, check_features, feature_matrix, require_columns
 
 

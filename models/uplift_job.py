@@ -44,18 +44,23 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sqlalchemy import Engine
 
-from loyalty_core.errors import InvalidInput, LoyaltyError, NotFound, Unavailable
+from loyalty_core import InvalidInput, LoyaltyError, NotFound, Unavailable
 from models.assemble import OfferInputs
 from models.calibration import Calibrator
 from models.job_common import Progress, day, no_progress, use_store
 from models.scorer import CHAMPION, META_FILE, Scorer, aliased_version, downloaded
 from models.store import registry_client
 from models.uplift import TwoModelUplift, auuc, ipw_weights, qini_coefficient
-from pipelines.catalogue import FEATURE_NAMES
-from pipelines.features import FeatureConfig, compute_features
-from pipelines.frames import LedgerFrames
-from pipelines.simulator import truth_file
-from pipelines.uplift_labels import has_control, read_decisions, uplift_labels
+from pipelines import (
+    FEATURE_NAMES,
+    FeatureConfig,
+    LedgerFrames,
+    compute_features,
+    has_control,
+    read_decisions,
+    truth_file,
+    uplift_labels,
+)
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.ope import Z95, SEMethod, effective_sample_size, importance_weights, policy_terms
 
 Method = Literal["ips", "snips", "dr"]

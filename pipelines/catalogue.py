@@ -12,9 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from loyalty_core.config import DEFAULT_RULES
-from loyalty_core.offers import OFFER_KINDS
-from loyalty_core.rules import TXN_TYPES, load_rules
+from loyalty_core import DEFAULT_RULES, OFFER_KINDS, TXN_TYPES, load_rules
 
 WINDOWS = (7, 30, 90, 365)
 OFFER_FUNNEL = ("sent", "viewed", "activated", "completed")

@@ -27,9 +27,7 @@ from pandas.api.types import union_categoricals
 from sqlalchemy import Connection, Engine, Float, Select, cast, select
 from sqlalchemy.orm import aliased
 
-from loyalty_core.errors import ConfigurationError
-from loyalty_core.rules import Rules
-from loyalty_core.schema import Activation, Customer, Entry, Line, Lot, Offer, OfferEvent
+from loyalty_core import Activation, ConfigurationError, Customer, Entry, Line, Lot, Offer, OfferEvent, Rules
 from pipelines.frames import LedgerFrames, conform
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import Rules
+from loyalty_core import InvalidInput, Rules
 from pipelines.catalogue import FEATURE_VERSION, feature_version
 from pipelines.extract import QUERIES, extract
 from pipelines.features import FeatureConfig, to_cutoff

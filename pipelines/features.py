@@ -25,10 +25,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from loyalty_core.config import DEFAULT_RULES
-from loyalty_core.errors import InvalidInput
-from loyalty_core.offers import OFFER_KINDS
-from loyalty_core.rules import TXN_TYPES, Rules, load_rules
+from loyalty_core import DEFAULT_RULES, OFFER_KINDS, TXN_TYPES, InvalidInput, Rules, load_rules
 from pipelines.catalogue import (
     CATALOGUE,
     CATEGORIES,

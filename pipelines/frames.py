@@ -23,7 +23,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 
 TS = "datetime64[us, UTC]"
 STR: Final = "str"

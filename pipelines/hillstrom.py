@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 
 ARMS = {"womens": "Womens E-Mail", "mens": "Mens E-Mail"}
 CONTROL = "No E-Mail"

@@ -34,11 +34,22 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from loyalty_core.errors import InvalidInput
-from loyalty_core.journal import chunks, dialect_insert, in_transaction, lock_members, utcnow
-from loyalty_core.offers import upsert_offer
-from loyalty_core.rules import Rules
-from loyalty_core.schema import Activation, Customer, Decision, Member, Offer, OfferEvent
+from loyalty_core import (
+    Activation,
+    Customer,
+    Decision,
+    InvalidInput,
+    Member,
+    Offer,
+    OfferEvent,
+    Rules,
+    chunks,
+    dialect_insert,
+    in_transaction,
+    lock_members,
+    upsert_offer,
+    utcnow,
+)
 from pipelines.ingest import IngestReport, ingest_frame
 
 log = logging.getLogger(__name__)

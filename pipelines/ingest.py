@@ -30,11 +30,17 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from loyalty_core.db import make_engine
-from loyalty_core.errors import InvalidInput, LoyaltyError
-from loyalty_core.journal import in_transaction, utcnow
-from loyalty_core.ledger import PostingResult, TransactionIn, post_transactions
-from loyalty_core.rules import Rules
+from loyalty_core import (
+    InvalidInput,
+    LoyaltyError,
+    PostingResult,
+    Rules,
+    TransactionIn,
+    in_transaction,
+    make_engine,
+    post_transactions,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 

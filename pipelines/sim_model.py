@@ -15,8 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr
 
-from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import TXN_TYPES, FraudLimits
+from loyalty_core import TXN_TYPES, FraudLimits, InvalidInput
 from pipelines.sim_catalogue import (
     BILL,
     BILL_KINDS,

@@ -52,8 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import TXN_TYPES, FraudLimits
+from loyalty_core import TXN_TYPES, FraudLimits, InvalidInput
 from pipelines.history import FILES  # the history format the simulator writes
 from pipelines.sim_catalogue import (
     BILL_KINDS,

@@ -30,10 +30,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from loyalty_core.config import DEFAULT_VAR
-from loyalty_core.errors import InvalidInput, NotFound
-from loyalty_core.journal import utcnow
-from loyalty_core.schema import OnlineFeature
+from loyalty_core import DEFAULT_VAR, InvalidInput, NotFound, OnlineFeature, utcnow
 from pipelines.catalogue import FEATURE_NAMES, FEATURE_VERSION
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from loyalty_core.errors import ConfigurationError
+from loyalty_core import ConfigurationError
 from pipelines.catalogue import KEYS
 from pipelines.features import FeatureConfig, compute_features, default_config, to_cutoff
 from pipelines.frames import PACKED, TS, LedgerFrames, pack, unpack

@@ -45,11 +45,20 @@ import pandas as pd
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.orm import Session
 
-from loyalty_core.errors import ConfigurationError, InvalidInput
-from loyalty_core.journal import chunks, dialect_insert, in_transaction, upsert, utcnow
-from loyalty_core.offers import upsert_offer
-from loyalty_core.rules import Rules
-from loyalty_core.schema import Customer, Entry, OfferEvent
+from loyalty_core import (
+    ConfigurationError,
+    Customer,
+    Entry,
+    InvalidInput,
+    OfferEvent,
+    Rules,
+    chunks,
+    dialect_insert,
+    in_transaction,
+    upsert,
+    upsert_offer,
+    utcnow,
+)
 from pipelines.ingest import IngestReport, RowProblem, ingest_frame
 
 EPOCH = dt.datetime(2018, 7, 27, tzinfo=dt.UTC)

@@ -34,8 +34,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
-from loyalty_core.errors import InvalidInput
-from loyalty_core.schema import Decision
+from loyalty_core import Decision, InvalidInput
 from pipelines.features import to_cutoff
 from pipelines.frames import LedgerFrames
 from pipelines.labels import Cutoff, data_end

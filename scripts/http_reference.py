@@ -20,10 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastapi.routing import APIRoute
 
-from loyalty_core import bounds
-from loyalty_core.config import Settings
-from loyalty_core.rules import load_rules
-from serving.app import create_app
+from loyalty_core import NO_CONTROL_PATTERN, Settings, load_rules
+from serving import create_app
 
 VERBS = ("get", "post", "put", "patch", "delete")
 Schema = dict[str, Any]
@@ -137,7 +135,7 @@ def bounds_of(schema: Schema) -> str:
         if "exclusiveMaximum" in s:
             parts.append(f"< {number(s['exclusiveMaximum'])}")
         pattern = s.get("pattern")
-        if pattern == bounds.NO_CONTROL_PATTERN:
+        if pattern == NO_CONTROL_PATTERN:
             parts.append("no control characters")
         elif pattern and s.get("type") == "string" and "number" not in {o.get("type") for o in options}:
             parts.append(f"pattern `{pattern}`")

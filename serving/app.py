@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from loyalty_core.config import Settings, get_settings
-from loyalty_core.db import make_engine
-from loyalty_core.rules import load_rules
+from loyalty_core import Settings, get_settings, load_rules, make_engine
 from serving.apidocs import install_docs
 from serving.batcher import PostingBatcher
 from serving.decision_log import DecisionWriter

@@ -31,9 +31,15 @@ from itertools import groupby
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from loyalty_core.journal import in_transaction, utcnow
-from loyalty_core.ledger import Outcome, PostingResult, TransactionIn, post_transactions
-from loyalty_core.rules import Rules
+from loyalty_core import (
+    Outcome,
+    PostingResult,
+    Rules,
+    TransactionIn,
+    in_transaction,
+    post_transactions,
+    utcnow,
+)
 from serving import metrics
 from serving.microbatch import MicroBatcher
 

@@ -20,7 +20,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from loyalty_core.errors import LoyaltyError
+from loyalty_core import LoyaltyError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -116,9 +116,7 @@ def _ledger_engine() -> Any:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError
 
-    from loyalty_core.config import get_settings
-    from loyalty_core.db import alembic_config, make_engine
-    from loyalty_core.errors import Unavailable
+    from loyalty_core import Unavailable, alembic_config, get_settings, make_engine
     from serving.stores import safe_url
 
     url = get_settings().database_url
@@ -161,7 +159,7 @@ def _ledger_engine() -> Any:
 @cli_errors
 def init() -> None:
     """Create or migrate the database at LOYALTY_DATABASE_URL (``serve`` does it too, with MLflow's store)."""
-    from loyalty_core.config import get_settings
+    from loyalty_core import get_settings
     from serving.stores import prepare_ledger
 
     typer.echo(f"database ready: {prepare_ledger(get_settings().database_url)}")
@@ -180,7 +178,7 @@ def serve(
     """Run the HTTP service (the database and the MLflow store are set up first, like `loyalty init`)."""
     import uvicorn
 
-    from loyalty_core.config import get_settings
+    from loyalty_core import get_settings
     from serving.metrics import prepare_multiprocess_dir, remove_multiprocess_dir
     from serving.stores import prepare_stores
 
@@ -206,7 +204,7 @@ def _parse_as_of(value: str | None) -> Any:
     """A date means the end of that day (UTC); a timestamp without offset is UTC."""
     import datetime as dt
 
-    from loyalty_core.errors import InvalidInput
+    from loyalty_core import InvalidInput
 
     if value is None:
         return dt.datetime.now(dt.UTC)
@@ -287,11 +285,9 @@ def simulate(
     import datetime as dt
     from pathlib import Path
 
-    from loyalty_core.config import get_settings
-    from loyalty_core.errors import InvalidInput
-    from loyalty_core.rules import load_rules
-    from pipelines.simulator import SimConfig, check_config, check_output, today_utc
-    from pipelines.simulator import simulate as run_simulation
+    from loyalty_core import InvalidInput, get_settings, load_rules
+    from pipelines import SimConfig, check_config, check_output, today_utc
+    from pipelines import simulate as run_simulation
 
     if start is not None and end is not None:
         raise InvalidInput("give --start or --end, not both (the other is --days away)", field="start")
@@ -348,11 +344,8 @@ def ingest(
     import csv
     from pathlib import Path
 
-    from loyalty_core.config import get_settings
-    from loyalty_core.errors import InvalidInput
-    from loyalty_core.rules import load_rules
-    from pipelines.history import ingest_history
-    from pipelines.ingest import IngestReport, ingest_frame, read_transactions
+    from loyalty_core import InvalidInput, get_settings, load_rules
+    from pipelines import IngestReport, ingest_frame, ingest_history, read_transactions
 
     settings = get_settings()
     source = Path(path)
@@ -433,7 +426,7 @@ def expire(
     """
     import datetime as dt
 
-    from loyalty_core.expiry import check_not_after_now, run_expiry
+    from loyalty_core import check_not_after_now, run_expiry
 
     now = _parse_as_of(None)
     cutoff = now if as_of is None else _parse_as_of(as_of)  # a second now() would be after the first
@@ -473,7 +466,7 @@ def import_starbucks_data(
     """Load the Starbucks Rewards offers, customers, offer events and transactions; a re-run adds nothing."""
     from pathlib import Path
 
-    from pipelines.starbucks import check_directory, import_starbucks
+    from pipelines import check_directory, import_starbucks
 
     source = Path(directory)
     check_directory(source)
@@ -505,7 +498,7 @@ def features(
     """Build the feature snapshot as of a date (Parquet + the online table), or list the catalogue."""
     from pathlib import Path
 
-    from loyalty_core.errors import InvalidInput
+    from loyalty_core import InvalidInput
 
     if list_:
         _print_catalogue(markdown)
@@ -513,10 +506,8 @@ def features(
     if as_of is None:
         raise InvalidInput("--as-of DATE is required (or --list for the catalogue)")
 
-    from loyalty_core.config import get_settings
-    from loyalty_core.rules import load_rules
-    from pipelines.feature_job import STEPS, parse_as_of_date, run_feature_job
-    from pipelines.snapshots import DEFAULT_DIR
+    from loyalty_core import get_settings, load_rules
+    from pipelines import DEFAULT_DIR, STEPS, parse_as_of_date, run_feature_job
 
     cutoff = parse_as_of_date(as_of)
     settings = get_settings()
@@ -575,8 +566,7 @@ def _job_progress(bar: Any, prefix: str = "") -> Callable[[str, int, int | None]
 def _run_job(job: Callable[[Any, Any, Callable[[str, int, int | None], None]], Any]) -> None:
     """What every staged job does around its work: the configured database and rules, a bar per stage, the
     engine released whatever happens, then the report's lines. ``job(engine, rules, progress)``."""
-    from loyalty_core.config import get_settings
-    from loyalty_core.rules import load_rules
+    from loyalty_core import get_settings, load_rules
 
     settings = get_settings()
     rules = load_rules(settings.rules)
@@ -616,7 +606,7 @@ def train_churn_command(
     """Train the churn model (LightGBM vs recency/frequency rule and BG/NBD), register loyalty-churn."""
     from pathlib import Path
 
-    from models.churn_job import train_churn
+    from models import train_churn
 
     _run_job(
         lambda engine, rules, progress: train_churn(
@@ -665,8 +655,8 @@ def train_offers_command(
     import datetime as dt
     from pathlib import Path
 
-    from models.offer_job import train_offers
-    from pipelines.starbucks import EPOCH
+    from models import train_offers
+    from pipelines import EPOCH
 
     split = None if starbucks_split_hour is None else EPOCH + dt.timedelta(hours=starbucks_split_hour)
     _run_job(
@@ -690,7 +680,7 @@ def promote_uplift_command(
     reason: Annotated[str, typer.Option("--reason", help="Why, recorded on the version.")],
 ) -> None:
     """Make an uplift version champion although the job did not (it must beat ranking by propensity)."""
-    from models.uplift_job import UPLIFT_MODEL, promote_uplift
+    from models import UPLIFT_MODEL, promote_uplift
 
     promote_uplift(version, reason=reason)
     typer.echo(f"{UPLIFT_MODEL} v{version} is champion (override: {reason})")
@@ -727,8 +717,8 @@ def score(
     """Batch-score every customer with the champions: churn, best offers, bonus multiplier, reasons."""
     from pathlib import Path
 
-    from loyalty_core.config import get_settings
-    from models.batch_score import MULTIPLIER_FILE, score_all
+    from loyalty_core import get_settings
+    from models import MULTIPLIER_FILE, score_all
 
     # where the service reads the multiplier cut-off from (LOYALTY_MULTIPLIER_FILE), else var/policy/
     multiplier_file = get_settings().multiplier_file or MULTIPLIER_FILE
@@ -753,7 +743,7 @@ def _print_catalogue(markdown: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from pipelines.catalogue import CATALOGUE, FEATURE_VERSION, catalogue_markdown
+    from pipelines import CATALOGUE, FEATURE_VERSION, catalogue_markdown
 
     if markdown:
         typer.echo(catalogue_markdown(), nl=False)
@@ -775,7 +765,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
 ) -> None:
     """The whole loop on the embedded defaults: simulate, ingest, features, train both models, score."""
-    from loyalty_core.config import get_settings
+    from loyalty_core import get_settings
     from serving.demo import run_demo, service_instructions
 
     settings = get_settings()

@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from loyalty_core import journal
+from loyalty_core import run_write
 
 T = TypeVar("T")
 
@@ -69,7 +69,7 @@ class ExactJSONRoute(APIRoute):
 
 def write(engine: Engine, response: Response, work: Callable[[Session], T]) -> T:
     """Run one ledger write in its transaction; mark the HTTP answer when it was a replay."""
-    outcome = journal.run_write(engine, work)
+    outcome = run_write(engine, work)
     if outcome.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return outcome.value

@@ -21,8 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from loyalty_core.decisions import record_decisions
-from loyalty_core.journal import in_transaction
+from loyalty_core import in_transaction, record_decisions
 from serving import metrics
 from serving.microbatch import MicroBatcher
 

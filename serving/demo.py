@@ -28,20 +28,19 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from loyalty_core.config import DEFAULT_VAR, Settings
-from loyalty_core.db import make_engine, migrate
-from loyalty_core.errors import InvalidInput
-from loyalty_core.expiry import run_expiry
-from loyalty_core.rules import load_rules
-from loyalty_core.schema import Member
-from models.batch_score import MULTIPLIER_FILE, score_all
-from models.churn_job import train_churn
-from models.offer_job import train_offers
-from pipelines.feature_job import run_feature_job
-from pipelines.history import ingest_history
-from pipelines.sim_model import SimConfig
-from pipelines.simulator import simulate, today_utc
-from pipelines.snapshots import DEFAULT_DIR as FEATURES_DIR
+from loyalty_core import (
+    DEFAULT_VAR,
+    InvalidInput,
+    Member,
+    Settings,
+    load_rules,
+    make_engine,
+    migrate,
+    run_expiry,
+)
+from models import MULTIPLIER_FILE, score_all, train_churn, train_offers
+from pipelines import DEFAULT_DIR as FEATURES_DIR
+from pipelines import SimConfig, ingest_history, run_feature_job, simulate, today_utc
 
 DEMO_DIR = DEFAULT_VAR / "demo"
 Progress = Callable[[str, int, int | None], None]

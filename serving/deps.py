@@ -16,9 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from loyalty_core import bounds
-from loyalty_core.config import Settings
-from loyalty_core.rules import Rules
+from loyalty_core import Rules, Settings, text_problem
 from serving.batcher import PostingBatcher
 from serving.decision_log import DecisionWriter
 from serving.facts import FactsReader
@@ -97,7 +95,7 @@ def refuse_unstorable_parameters(request: Request) -> None:
             ("query", request.query_params.multi_items()),
         )
         for name, value in items
-        if isinstance(value, str) and (problem := bounds.text_problem(value)) is not None
+        if isinstance(value, str) and (problem := text_problem(value)) is not None
     ]
     if errors:
         raise RequestValidationError(errors)

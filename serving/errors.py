@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loyalty_core.errors import LoyaltyError
+from loyalty_core import LoyaltyError
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from loyalty_core.decisions import customer_facts
-from loyalty_core.journal import utcnow
-from loyalty_core.rules import Rules
-from models.policy import Contact, CustomerState, FrequencyCaps
+from loyalty_core import Rules, customer_facts, utcnow
+from models import Contact, CustomerState, FrequencyCaps
 from serving.microbatch import MicroBatcher
 
 log = logging.getLogger(__name__)

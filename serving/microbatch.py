@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, Protocol, TypeVar
 
-from loyalty_core.errors import Unavailable
+from loyalty_core import Unavailable
 
 log = logging.getLogger(__name__)
 

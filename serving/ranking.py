@@ -21,14 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loyalty_core.decisions import (
-    SHADOW_PREFIX,
-    contacts_since,
-    running_activations,
-    tiers_at,
-)
-from loyalty_core.errors import Conflict, NotFound
-from models.policy import (
+from loyalty_core import SHADOW_PREFIX, Conflict, NotFound, contacts_since, running_activations, tiers_at
+from models import (
     CustomerState,
     DecisionRecord,
     Ranking,

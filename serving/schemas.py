@@ -30,15 +30,39 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from loyalty_core import bounds
+from loyalty_core import (
+    AMOUNT_PATTERN,
+    AMOUNT_PLACES,
+    BONUS_POINTS_MAX,
+    CATEGORY_LEN,
+    CHANNEL_LEN,
+    CURRENCY_LEN,
+    CUSTOMER_ID_LEN,
+    DECISION_ID_LEN,
+    DURATION_DAYS_MAX,
+    EXT_ID_LEN,
+    LABEL_LEN,
+    MULTIPLIER_MAX,
+    MULTIPLIER_PATTERN,
+    MULTIPLIER_PLACES,
+    NO_CONTROL_PATTERN,
+    OFFER_ID_LEN,
+    OFFER_NAME_LEN,
+    TIER_LEN,
+    id_problem,
+    parse_decimal,
+    text_problem,
+)
+from loyalty_core import MAX_AMOUNT as bounds_MAX_AMOUNT
+from loyalty_core import MAX_POINTS as bounds_MAX_POINTS
 
-MAX_AMOUNT = bounds.MAX_AMOUNT
-MAX_POINTS = bounds.MAX_POINTS
+MAX_AMOUNT = bounds_MAX_AMOUNT
+MAX_POINTS = bounds_MAX_POINTS
 MAX_LIST = 100  # categories, channels... of one offer: a catalogue entry, not a data dump
 
 
 def _storable(value: str) -> str:
-    if (problem := bounds.text_problem(value)) is not None:
+    if (problem := text_problem(value)) is not None:
         raise ValueError(problem)
     return value
 
@@ -47,7 +71,7 @@ def _id_checker(max_length: int) -> AfterValidator:
     """The ledger's ``check_id`` rule (printable, not blank), so the API refuses what the ledger would."""
 
     def check(value: str) -> str:
-        if (problem := bounds.id_problem(value, max_length)) is not None:
+        if (problem := id_problem(value, max_length)) is not None:
             raise ValueError(problem)
         return value
 
@@ -59,13 +83,13 @@ def _length(max_length: int, min_length: int = 1) -> StringConstraints:
 
 
 # Shown in the OpenAPI document; the validators say it in words ("must not contain control characters").
-_NO_CONTROL = Field(json_schema_extra={"pattern": bounds.NO_CONTROL_PATTERN})
+_NO_CONTROL = Field(json_schema_extra={"pattern": NO_CONTROL_PATTERN})
 _STORABLE = AfterValidator(_storable)
 
 
 def _decimal(places: int, pattern: str) -> Any:
     def parse(value: Any) -> Any:
-        return bounds.parse_decimal(value, pattern=pattern, places=places)
+        return parse_decimal(value, pattern=pattern, places=places)
 
     return parse
 
@@ -74,22 +98,22 @@ def _decimal_schema(pattern: str, **number: Any) -> dict[str, Any]:
     return {"anyOf": [{"type": "number", **number}, {"type": "string", "pattern": pattern}]}
 
 
-CustomerId = Annotated[str, _length(bounds.CUSTOMER_ID_LEN), _id_checker(bounds.CUSTOMER_ID_LEN), _NO_CONTROL]
-OfferId = Annotated[str, _length(bounds.OFFER_ID_LEN), _id_checker(bounds.OFFER_ID_LEN), _NO_CONTROL]
-DecisionId = Annotated[str, _length(bounds.DECISION_ID_LEN), _id_checker(bounds.DECISION_ID_LEN), _NO_CONTROL]
+CustomerId = Annotated[str, _length(CUSTOMER_ID_LEN), _id_checker(CUSTOMER_ID_LEN), _NO_CONTROL]
+OfferId = Annotated[str, _length(OFFER_ID_LEN), _id_checker(OFFER_ID_LEN), _NO_CONTROL]
+DecisionId = Annotated[str, _length(DECISION_ID_LEN), _id_checker(DECISION_ID_LEN), _NO_CONTROL]
 # The caller's idempotency ids: transactions, redemptions, reversals, holds, activities.
-ExtId = Annotated[str, _length(bounds.EXT_ID_LEN), _id_checker(bounds.EXT_ID_LEN), _NO_CONTROL]
+ExtId = Annotated[str, _length(EXT_ID_LEN), _id_checker(EXT_ID_LEN), _NO_CONTROL]
 _AMOUNT_DOC = (
     "In the currency's units, at most 2 decimals: a JSON number, or a string of ASCII digits with an "
     "optional point and one or two decimals (no sign, exponent, separator or space)."
 )
 Amount = Annotated[
     Decimal,
-    BeforeValidator(_decimal(bounds.AMOUNT_PLACES, bounds.AMOUNT_PATTERN)),
-    Field(gt=0, le=MAX_AMOUNT, decimal_places=bounds.AMOUNT_PLACES, allow_inf_nan=False),
+    BeforeValidator(_decimal(AMOUNT_PLACES, AMOUNT_PATTERN)),
+    Field(gt=0, le=MAX_AMOUNT, decimal_places=AMOUNT_PLACES, allow_inf_nan=False),
     WithJsonSchema(
         {
-            **_decimal_schema(bounds.AMOUNT_PATTERN, exclusiveMinimum=0, maximum=int(MAX_AMOUNT)),
+            **_decimal_schema(AMOUNT_PATTERN, exclusiveMinimum=0, maximum=int(MAX_AMOUNT)),
             "description": _AMOUNT_DOC,
             "examples": ["1500.00"],
         }
@@ -98,28 +122,28 @@ Amount = Annotated[
 # Money that may be zero: an offer's cost and value, a campaign's budget.
 Money = Annotated[
     Decimal,
-    BeforeValidator(_decimal(bounds.AMOUNT_PLACES, bounds.AMOUNT_PATTERN)),
-    Field(ge=0, le=MAX_AMOUNT, decimal_places=bounds.AMOUNT_PLACES, allow_inf_nan=False),
+    BeforeValidator(_decimal(AMOUNT_PLACES, AMOUNT_PATTERN)),
+    Field(ge=0, le=MAX_AMOUNT, decimal_places=AMOUNT_PLACES, allow_inf_nan=False),
     WithJsonSchema(
         {
-            **_decimal_schema(bounds.AMOUNT_PATTERN, minimum=0, maximum=int(MAX_AMOUNT)),
+            **_decimal_schema(AMOUNT_PATTERN, minimum=0, maximum=int(MAX_AMOUNT)),
             "description": _AMOUNT_DOC,
         }
     ),
 ]
 Multiplier = Annotated[
     Decimal,
-    BeforeValidator(_decimal(bounds.MULTIPLIER_PLACES, bounds.MULTIPLIER_PATTERN)),
-    Field(ge=1, le=bounds.MULTIPLIER_MAX, decimal_places=bounds.MULTIPLIER_PLACES, allow_inf_nan=False),
-    WithJsonSchema(_decimal_schema(bounds.MULTIPLIER_PATTERN, minimum=1, maximum=int(bounds.MULTIPLIER_MAX))),
+    BeforeValidator(_decimal(MULTIPLIER_PLACES, MULTIPLIER_PATTERN)),
+    Field(ge=1, le=MULTIPLIER_MAX, decimal_places=MULTIPLIER_PLACES, allow_inf_nan=False),
+    WithJsonSchema(_decimal_schema(MULTIPLIER_PATTERN, minimum=1, maximum=int(MULTIPLIER_MAX))),
 ]
 Points = Annotated[int, Field(strict=True, gt=0, le=MAX_POINTS, description="Whole points.")]
 TxnType = Literal["purchase", "bill_payment", "transfer"]
 Reward = Literal["cashback", "discount", "gift", "charity"]
-Label = Annotated[str, _length(bounds.LABEL_LEN), _STORABLE, _NO_CONTROL]
-Category = Annotated[str, _length(bounds.CATEGORY_LEN), _STORABLE, _NO_CONTROL]
-Tier = Annotated[str, _length(bounds.TIER_LEN), _STORABLE, _NO_CONTROL]
-OfferName = Annotated[str, _length(bounds.OFFER_NAME_LEN, 0), _STORABLE, _NO_CONTROL]
+Label = Annotated[str, _length(LABEL_LEN), _STORABLE, _NO_CONTROL]
+Category = Annotated[str, _length(CATEGORY_LEN), _STORABLE, _NO_CONTROL]
+Tier = Annotated[str, _length(TIER_LEN), _STORABLE, _NO_CONTROL]
+OfferName = Annotated[str, _length(OFFER_NAME_LEN, 0), _STORABLE, _NO_CONTROL]
 
 
 def _iso_text(value: Any) -> Any:
@@ -144,10 +168,8 @@ def _representable(value: dt.datetime) -> dt.datetime:
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_representable)]
-Channel = Annotated[str, _length(bounds.CHANNEL_LEN), _STORABLE, _NO_CONTROL]
-Currency = Annotated[
-    str, StringConstraints(strict=True, max_length=bounds.CURRENCY_LEN, pattern=r"^[A-Za-z]{3}$")
-]
+Channel = Annotated[str, _length(CHANNEL_LEN), _STORABLE, _NO_CONTROL]
+Currency = Annotated[str, StringConstraints(strict=True, max_length=CURRENCY_LEN, pattern=r"^[A-Za-z]{3}$")]
 
 
 class Strict(BaseModel):
@@ -209,12 +231,12 @@ class OfferBody(Strict):
     name: OfferName | None = None
     kind: Literal["multiplier", "bonus_points", "cashback", "informational"]
     multiplier: Multiplier = Decimal(1)
-    bonus_points: Annotated[int, Field(strict=True, ge=0, le=bounds.BONUS_POINTS_MAX)] = 0
+    bonus_points: Annotated[int, Field(strict=True, ge=0, le=BONUS_POINTS_MAX)] = 0
     threshold: Amount | None = None
     categories: Annotated[list[Category], Field(max_length=MAX_LIST)] | None = None
     txn_types: Annotated[list[TxnType], Field(max_length=MAX_LIST)] | None = None
     channels: Annotated[list[Channel], Field(max_length=MAX_LIST)] | None = None
-    duration_days: Annotated[int, Field(strict=True, ge=1, le=bounds.DURATION_DAYS_MAX)]
+    duration_days: Annotated[int, Field(strict=True, ge=1, le=DURATION_DAYS_MAX)]
     cost: Money = Decimal(0)
     value: Money = Decimal(0)
     min_tier: Tier | None = Field(

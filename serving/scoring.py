@@ -34,29 +34,40 @@ import pandas as pd
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session
 
-from loyalty_core import offers as offers_db
-from loyalty_core.config import Settings
-from loyalty_core.db import HIDE_PARAMETERS
-from loyalty_core.errors import ConfigurationError, InvalidInput, Unavailable
-from loyalty_core.rules import Rules
-from models.assemble import ChurnInputs, OfferInputs, catalogue_frame
-from models.batch_score import MARGIN_RATE, MULTIPLIER_FILE, customer_value
-from models.job_common import use_store
-from models.policy import (
+from loyalty_core import (
+    HIDE_PARAMETERS,
+    ConfigurationError,
+    InvalidInput,
+    Rules,
+    Settings,
+    Unavailable,
+    list_offers,
+)
+from models import (
+    CHAMPION,
+    MARGIN_RATE,
+    MULTIPLIER_FILE,
+    UPLIFT_MODEL,
+    Champion,
+    ChurnInputs,
     EpsilonGreedy,
     Exploration,
     FrequencyCaps,
     MultiplierPolicy,
     OfferCatalog,
+    OfferInputs,
     ThompsonSampling,
+    UpliftScorers,
     _hull_steps,
     _multiplier_inputs,
+    aliased_version,
+    catalogue_frame,
+    customer_value,
+    load_champion,
+    load_uplift,
+    use_store,
 )
-from models.scorer import CHAMPION, Champion, aliased_version, load_champion
-from models.uplift_job import UPLIFT_MODEL, UpliftScorers, load_uplift
-from pipelines.catalogue import feature_version
-from pipelines.features import FeatureConfig
-from pipelines.snapshots import ONLINE, OnlineFeatures
+from pipelines import ONLINE, FeatureConfig, OnlineFeatures, feature_version
 from serving.errors import redacted_traceback
 from serving.slots import Loaded, NotConfigured, Slot
 
@@ -354,7 +365,7 @@ def _catalogue_rows(engine: Engine) -> list[dict[str, Any]]:
                 "active": o.active,
                 "attributes": o.attributes,
             }
-            for o in offers_db.list_offers(session)
+            for o in list_offers(session)
         ]
 
 

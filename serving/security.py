@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
 
-from loyalty_core.errors import ConfigurationError, Forbidden, Unauthorized
+from loyalty_core import ConfigurationError, Forbidden, Unauthorized
 
 SCOPES = ("core", "marketing", "admin")
 ADMIN = "admin"

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loyalty_core.errors import InvalidInput
-from models.ope import Estimate, doubly_robust, ips, offer_log, snips
+from loyalty_core import InvalidInput
+from models import Estimate, doubly_robust, ips, offer_log, snips
 
 SHADOW_SUFFIX = ".shadow"
 

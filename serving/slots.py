@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from loyalty_core.errors import LoyaltyError, Unavailable
+from loyalty_core import LoyaltyError, Unavailable
 from serving.errors import describe_error
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,7 @@ import logging
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from loyalty_core.db import make_engine, migrate, normalize_url
-from loyalty_core.errors import Unavailable
+from loyalty_core import Unavailable, make_engine, migrate, normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def prepare_ledger(database_url: str) -> str:
 def prepare_mlflow(tracking_uri: str | None = None) -> str:
     """Create or upgrade the MLflow store's schema (tracking and registry); the store's URI, without any
     password. A store MLflow reaches over HTTP sets up its own schema: nothing is done for it."""
-    from models.store import registry_client
+    from models import registry_client
 
     uri, client = registry_client(tracking_uri)
     if uri.split(":", 1)[0].split("+", 1)[0] not in _DATABASE_SCHEMES:

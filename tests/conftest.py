@@ -29,9 +29,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from loyalty_core.config import get_settings
-from loyalty_core.db import make_engine, migrate, normalize_url
-from loyalty_core.schema import metadata
+from loyalty_core import get_settings, make_engine, metadata, migrate, normalize_url
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TRUE = {"1", "true", "yes", "on"}
@@ -207,7 +205,7 @@ def uplift_champion(report: Any, tracking_uri: str, reason: str) -> str:
     """The uplift version a training run registered, made champion by the recorded override if the job's
     gate withheld it (``models.uplift_job.promotion``): worlds this small rarely earn one, and the tests
     that call this are about the uplift path, not the gate. ``report`` is the run's ``UpliftReport``."""
-    from models.uplift_job import promote_uplift
+    from models import promote_uplift
 
     assert report is not None
     assert report.version is not None

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from loyalty_core import reversals, spending
+from loyalty_core import review_held, review_held_redemption
 from serving.contract import write
 from serving.deps import AdminCaller, EngineDep, RulesDep
 from serving.schemas import ExtId, RedemptionReviewOut, ReviewOut
@@ -26,7 +26,7 @@ def release_posting(
     return write(
         engine,
         response,
-        lambda s: reversals.review_held(
+        lambda s: review_held(
             s, transaction_id=transaction_id, approve=True, rules=rules, actor=caller.actor
         ),
     )
@@ -40,7 +40,7 @@ def reject_posting(
     return write(
         engine,
         response,
-        lambda s: reversals.review_held(
+        lambda s: review_held(
             s, transaction_id=transaction_id, approve=False, rules=rules, actor=caller.actor
         ),
     )
@@ -54,9 +54,7 @@ def release_redemption(
     return write(
         engine,
         response,
-        lambda s: spending.review_held_redemption(
-            s, redemption_id=redemption_id, approve=True, actor=caller.actor
-        ),
+        lambda s: review_held_redemption(s, redemption_id=redemption_id, approve=True, actor=caller.actor),
     )
 
 
@@ -68,7 +66,5 @@ def reject_redemption(
     return write(
         engine,
         response,
-        lambda s: spending.review_held_redemption(
-            s, redemption_id=redemption_id, approve=False, actor=caller.actor
-        ),
+        lambda s: review_held_redemption(s, redemption_id=redemption_id, approve=False, actor=caller.actor),
     )

@@ -14,8 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from loyalty_core import decisions, journal
-from loyalty_core.journal import utcnow
+from loyalty_core import in_transaction, record_feedback, utcnow
 from serving.contract import REPLAYED_HEADER, ExactJSONRoute
 from serving.deps import EngineDep, MarketingCaller, ReaderCaller, ServicesDep
 from serving.ranking import plan_campaign, rank_customer
@@ -93,11 +92,9 @@ def feedback(
 
     A repeat answers ``replayed: true`` with the header ``Idempotent-Replayed: true``, like every replay.
     """
-    answer = journal.in_transaction(
+    answer = in_transaction(
         engine,
-        lambda s: decisions.record_feedback(
-            s, decision_id=body.decision_id, offer_id=body.offer_id, event=body.event
-        ),
+        lambda s: record_feedback(s, decision_id=body.decision_id, offer_id=body.offer_id, event=body.event),
     )
     if answer["replayed"]:
         response.headers[REPLAYED_HEADER] = "true"

@@ -13,8 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from loyalty_core import activities, ledger, reversals, spending, statements
-from loyalty_core.errors import LoyaltyError
+from loyalty_core import LoyaltyError, TransactionIn, balance_as_of, customer_view, reverse
+from loyalty_core import award_activity as activities_award_activity
+from loyalty_core import capture_hold as spending_capture_hold
+from loyalty_core import create_hold as spending_create_hold
+from loyalty_core import redeem as spending_redeem
+from loyalty_core import void_hold as spending_void_hold
 from serving import metrics
 from serving.contract import ExactJSONRoute, write
 from serving.deps import BatcherDep, CoreCaller, EngineDep, ReaderCaller, RulesDep, SessionDep
@@ -53,7 +57,7 @@ async def post_transaction(
     A posting that trips a fraud check is still a 200: it is recorded with status ``held`` and a reason, and
     an admin releases or rejects it later. The header ``Idempotent-Replayed: true`` marks a replayed answer.
     """
-    txn = ledger.TransactionIn(
+    txn = TransactionIn(
         transaction_id=body.transaction_id,
         customer_id=body.customer_id,
         type=body.type,
@@ -89,7 +93,7 @@ def reverse_transaction(
     return write(
         engine,
         response,
-        lambda s: reversals.reverse(
+        lambda s: reverse(
             s,
             transaction_id=transaction_id,
             reversal_id=body.reversal_id,
@@ -108,7 +112,7 @@ def redeem(
     return write(
         engine,
         response,
-        lambda s: spending.redeem(
+        lambda s: spending_redeem(
             s,
             redemption_id=body.redemption_id,
             customer_id=body.customer_id,
@@ -128,7 +132,7 @@ def award_activity(
     return write(
         engine,
         response,
-        lambda s: activities.award_activity(
+        lambda s: activities_award_activity(
             s,
             activity_id=body.activity_id,
             customer_id=body.customer_id,
@@ -147,7 +151,7 @@ def create_hold(
     return write(
         engine,
         response,
-        lambda s: spending.create_hold(
+        lambda s: spending_create_hold(
             s,
             hold_id=body.hold_id,
             customer_id=body.customer_id,
@@ -165,13 +169,13 @@ def capture_hold(
     caller: CoreCaller, hold_id: HoldId, engine: EngineDep, response: Response
 ) -> dict[str, Any]:
     """Spend the held points; 409 ``hold_not_active`` once the hold was voided or timed out."""
-    return write(engine, response, lambda s: spending.capture_hold(s, hold_id=hold_id, actor=caller.actor))
+    return write(engine, response, lambda s: spending_capture_hold(s, hold_id=hold_id, actor=caller.actor))
 
 
 @router.post("/holds/{hold_id}/void", response_model=HoldOut)
 def void_hold(caller: CoreCaller, hold_id: HoldId, engine: EngineDep, response: Response) -> dict[str, Any]:
     """Give the held points back to the customer's available balance."""
-    return write(engine, response, lambda s: spending.void_hold(s, hold_id=hold_id, actor=caller.actor))
+    return write(engine, response, lambda s: spending_void_hold(s, hold_id=hold_id, actor=caller.actor))
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
@@ -179,7 +183,7 @@ def get_customer(
     caller: ReaderCaller, customer_id: CustomerIdPath, session: SessionDep, rules: RulesDep
 ) -> dict[str, Any]:
     """Balance, tier, points about to expire and active offers."""
-    return statements.customer_view(session, customer_id, rules=rules)
+    return customer_view(session, customer_id, rules=rules)
 
 
 @router.get("/customers/{customer_id}/balance", response_model=BalanceOut)
@@ -190,4 +194,4 @@ def get_balance_as_of(
     session: SessionDep,
 ) -> dict[str, Any]:
     """Points and debt as the journal stood at ``as_of`` (statements, audits, disputes)."""
-    return statements.balance_as_of(session, customer_id, as_of)
+    return balance_as_of(session, customer_id, as_of)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from loyalty_core.decisions import shadow_pairs
+from loyalty_core import shadow_pairs
 from serving.deps import AdminCaller, ScoringDep
 from serving.schemas import ReloadOut, ShadowOut, Timestamp
 from serving.shadow import shadow_report

@@ -6,7 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from loyalty_core import journal, offers
+from loyalty_core import activate_offer as offers_activate_offer
+from loyalty_core import in_transaction
+from loyalty_core import list_offers as offers_list_offers
+from loyalty_core import upsert_offer as offers_upsert_offer
 from serving.contract import ExactJSONRoute, write
 from serving.deps import AdminCaller, CoreCaller, EngineDep, MarketingCaller, RulesDep, ScoringDep, SessionDep
 from serving.schemas import ActivationBody, ActivationOut, OfferBody, OfferId, OfferOut
@@ -19,7 +22,7 @@ OfferIdPath = Annotated[OfferId, Path()]
 @router.get("", response_model=list[OfferOut])
 def list_offers(caller: MarketingCaller, session: SessionDep) -> list[OfferOut]:
     """Every offer of the catalogue, withdrawn ones included (``active: false``), by id."""
-    return [OfferOut.model_validate(o) for o in offers.list_offers(session)]
+    return [OfferOut.model_validate(o) for o in offers_list_offers(session)]
 
 
 @router.put("/{offer_id}", response_model=OfferOut)
@@ -38,9 +41,7 @@ def upsert_offer(
     request on; other workers at their next poll.
     """
     spec: dict[str, Any] = {"id": offer_id, **body.model_dump()}
-    out = journal.in_transaction(
-        engine, lambda s: OfferOut.model_validate(offers.upsert_offer(s, spec, rules=rules))
-    )
+    out = in_transaction(engine, lambda s: OfferOut.model_validate(offers_upsert_offer(s, spec, rules=rules)))
     scoring.catalogue.reload()
     return out
 
@@ -64,7 +65,7 @@ def activate_offer(
     return write(
         engine,
         response,
-        lambda s: offers.activate_offer(
+        lambda s: offers_activate_offer(
             s, offer_id=offer_id, customer_id=body.customer_id, decision_id=body.decision_id, rules=rules
         ),
     )

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from loyalty_core.db import alembic_config, make_engine, migrate, normalize_url
 from loyalty_core.schema import Entry, Line, metadata
-from serving.cli import app
+from serving import cli_app as app
 
 NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.assemble import (
     BGNBD_COLUMNS,
     PAIR_COLUMNS,
@@ -20,7 +20,7 @@ from models.assemble import (
     offer_table,
 )
 from models.bgnbd import conditional_expected_purchases, probability_alive, probability_no_purchase
-from pipelines.catalogue import CATEGORIES, FEATURE_NAMES
+from pipelines import CATEGORIES, FEATURE_NAMES
 
 IDX = {n: i for i, n in enumerate(FEATURE_NAMES)}
 PARAMS = BgnbdParams(r=0.8, alpha=2.0, a=0.6, b=3.0, horizon_days=90)

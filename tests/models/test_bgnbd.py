@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import roc_auc_score
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.bgnbd import (
     BetaGeoNBD,
     conditional_expected_purchases,

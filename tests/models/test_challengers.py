@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from mlflow import MlflowClient
 from models.tracking import challenger_model, load_card, log_training
 from models.training import train

@@ -16,18 +16,18 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from loyalty_core import journal, ledger
-from loyalty_core.config import DEFAULT_RULES
-from loyalty_core.db import make_engine
-from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import load_rules
+from loyalty_core import (
+    DEFAULT_RULES,
+    InvalidInput,
+    TransactionIn,
+    in_transaction,
+    load_rules,
+    make_engine,
+    post_transaction,
+)
 from models.churn_job import choose_as_of, latest_complete_as_of, train_churn
 from models.job_common import ledger_span
-from pipelines.extract import extract
-from pipelines.history import ingest_history
-from pipelines.labels import churn_label_counts, churn_labels
-from pipelines.sim_model import SimConfig
-from pipelines.simulator import simulate
+from pipelines import SimConfig, churn_label_counts, churn_labels, extract, ingest_history, simulate
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +44,8 @@ def sparse(tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path) -> 
     shutil.copyfile(_sqlite_template, root / "loyalty.db")
     engine = make_engine(f"sqlite:///{root / 'loyalty.db'}")
     ingest_history(engine, root / "sim", rules=RULES)
-    txn = ledger.TransactionIn("live-1", "C0000001", "purchase", Decimal("2500.00"), LIVE)
-    journal.in_transaction(
-        engine, lambda s: ledger.post_transaction(s, txn, rules=RULES, actor="test", now=LIVE)
-    )
+    txn = TransactionIn("live-1", "C0000001", "purchase", Decimal("2500.00"), LIVE)
+    in_transaction(engine, lambda s: post_transaction(s, txn, rules=RULES, actor="test", now=LIVE))
     yield engine
     engine.dispose()
 

@@ -24,10 +24,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 import mlflow
-from loyalty_core.config import DEFAULT_RULES, get_settings
-from loyalty_core.db import make_engine
-from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import load_rules
+from loyalty_core import DEFAULT_RULES, InvalidInput, get_settings, load_rules, make_engine
 from mlflow import MlflowClient
 from models.batch_score import ScoringModels, score_all
 from models.churn_job import ChurnReport, latest_complete_as_of, train_churn
@@ -37,10 +34,8 @@ from models.policy import MultiplierPolicy
 from models.scorer import load_champion
 from models.training import TrainingResult
 from models.uplift_job import CHALLENGER, UPLIFT_MODEL, load_uplift, promote_uplift
-from pipelines.history import ingest_history
-from pipelines.sim_model import SimConfig
-from pipelines.simulator import churn_truth, simulate
-from serving.cli import app
+from pipelines import SimConfig, churn_truth, ingest_history, simulate
+from serving import cli_app as app
 from tests.conftest import uplift_champion as ensure_uplift_champion
 
 pytestmark = pytest.mark.slow

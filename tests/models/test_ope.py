@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.ope import (
     doubly_robust,
     effective_sample_size,
@@ -29,7 +29,7 @@ from models.ope import (
     policy_terms,
     snips,
 )
-from pipelines.simulator import SimConfig, simulate
+from pipelines import SimConfig, simulate
 
 
 @dataclass

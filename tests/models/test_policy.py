@@ -13,9 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from loyalty_core.decisions import record_decisions
-from loyalty_core.errors import InvalidInput
-from loyalty_core.schema import Decision
+from loyalty_core import Decision, InvalidInput, record_decisions
 from models.policy import (
     NO_CAPS,
     Contact,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loyalty_core.config import REPO_ROOT
+from loyalty_core import REPO_ROOT
 from models.reasons import (
     FLAGS,
     MIN_CONTRIBUTION,
@@ -166,7 +166,7 @@ def _rendered() -> list[tuple[str, str, str]]:
 def test_every_model_input_has_written_phrases() -> None:
     """No input falls back to words built from its column name (that built "no average pair threshold to on
     record" and "does not have share of channel branch")."""
-    from pipelines.catalogue import CATALOGUE
+    from pipelines import CATALOGUE
 
     names = model_input_names()
     assert len(names) > 150

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loyalty_core.errors import InvalidInput, Unavailable
+from loyalty_core import InvalidInput, Unavailable
 from mlflow import MlflowClient
 from models.scorer import META_FILE, Scorer, load_champion
 from models.store import artifact_root

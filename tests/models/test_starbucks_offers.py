@@ -13,13 +13,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from loyalty_core.config import get_settings
-from loyalty_core.rules import load_rules
+from loyalty_core import get_settings, load_rules
 from models.frames import split_out_of_time
 from models.offer_job import first_cutoff_with_history, train_offers
 from models.training import BoostedClassifier, average_boosters
-from pipelines.frames import LedgerFrames
-from pipelines.starbucks import EPOCH, import_starbucks
+from pipelines import EPOCH, LedgerFrames, import_starbucks
 from tests.conftest import write_starbucks_slice
 
 RULES = load_rules(get_settings().rules)

@@ -8,8 +8,7 @@ import mlflow.models
 import pandas as pd
 import pytest
 
-from loyalty_core.config import REPO_ROOT
-from loyalty_core.errors import InvalidInput
+from loyalty_core import REPO_ROOT, InvalidInput
 from mlflow import MlflowClient
 from models.store import artifact_root, default_tracking_uri, resolve_tracking_uri
 from models.tracking import ChampionCheck, decide_promotion, load_card, log_training

@@ -10,7 +10,7 @@ import pytest
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.baselines import OfferResponseRateBaseline, RecencyFrequencyBaseline
 from models.calibration import Calibrator, fit_calibrator
 from models.evaluation import classification_metrics, is_better, lift_at

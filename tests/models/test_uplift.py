@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.offers import customer_offer_frame
 from models.uplift import (
     TwoModelUplift,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.evaluation import gap_to_truth
 from models.uplift_job import TARGET, fit_uplift, promotion
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from models.verdict import Method, compare_with_production
 
 # three actions, logged uniformly at random; action 0 pays 10 with probability 0.6, action 1 with 0.5,

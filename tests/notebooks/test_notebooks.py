@@ -83,15 +83,9 @@ def kernel_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Build the small world; return the environment variables that point the notebooks at it."""
     import mlflow
-    from loyalty_core.config import DEFAULT_RULES
-    from loyalty_core.db import make_engine, migrate
-    from loyalty_core.rules import load_rules
-    from models.churn_job import train_churn
-    from models.offer_job import train_offers
-    from pipelines.feature_job import run_feature_job
-    from pipelines.history import ingest_history
-    from pipelines.sim_model import SimConfig
-    from pipelines.simulator import simulate
+    from loyalty_core import DEFAULT_RULES, load_rules, make_engine, migrate
+    from models import train_churn, train_offers
+    from pipelines import SimConfig, ingest_history, run_feature_job, simulate
 
     root = tmp_path_factory.mktemp("notebook-world")
     history = root / "history"

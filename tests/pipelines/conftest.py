@@ -25,10 +25,21 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from loyalty_core import activities, decisions, journal, ledger, offers, reversals, spending
-from loyalty_core.config import DEFAULT_RULES
-from loyalty_core.rules import load_rules
-from loyalty_core.schema import Customer, OfferEvent
+from loyalty_core import (
+    DEFAULT_RULES,
+    Customer,
+    OfferEvent,
+    TransactionIn,
+    activate_offer,
+    award_activity,
+    in_transaction,
+    load_rules,
+    post_transaction,
+    record_decisions,
+    redeem,
+    reverse,
+    upsert_offer,
+)
 from pipelines.frames import LedgerFrames
 
 RULES = load_rules(DEFAULT_RULES)
@@ -50,14 +61,14 @@ def _post(
     channel: str | None = None,
     currency: str | None = None,
 ) -> dict[str, Any]:
-    txn = ledger.TransactionIn(tid, customer, kind, Decimal(amount), at(when), category, channel, currency)
-    return journal.in_transaction(
-        engine, lambda s: ledger.post_transaction(s, txn, rules=RULES, actor="test", now=at(when)).response
+    txn = TransactionIn(tid, customer, kind, Decimal(amount), at(when), category, channel, currency)
+    return in_transaction(
+        engine, lambda s: post_transaction(s, txn, rules=RULES, actor="test", now=at(when)).response
     )
 
 
 def _run(engine: Engine, fn: Callable[..., Any], **kw: Any) -> Any:
-    return journal.in_transaction(engine, lambda s: fn(s, **kw))
+    return in_transaction(engine, lambda s: fn(s, **kw))
 
 
 def _customer(
@@ -89,11 +100,11 @@ def build_tiny_ledger(engine: Engine) -> Engine:
         {"id": "bonus", "kind": "bonus_points", "bonus_points": 100, "threshold": 1500, "duration_days": 30},
         {"id": "info", "kind": "informational", "duration_days": 7},
     ):
-        _run(engine, offers.upsert_offer, spec=spec, now=at("2025-01-01T00:00:00"))
+        _run(engine, upsert_offer, spec=spec, now=at("2025-01-01T00:00:00"))
     # The ranking decisions the activations below answer (an activation must name a served decision).
     _run(
         engine,
-        decisions.record_decisions,
+        record_decisions,
         rows=[
             {
                 "id": f"d-{offer}",
@@ -114,7 +125,7 @@ def build_tiny_ledger(engine: Engine) -> Engine:
     _post(engine, "a2", "alice", "2026-01-05T09:00:00", "bill_payment", "5000.00", "utilities", "app")
     _run(
         engine,
-        activities.award_activity,
+        award_activity,
         activity_id="survey-1",
         customer_id="alice",
         kind="survey",
@@ -125,7 +136,7 @@ def build_tiny_ledger(engine: Engine) -> Engine:
     _post(engine, "b2", "bob", "2026-02-01T10:00:00", "purchase", "500.00", "fuel", "branch")
     _run(
         engine,
-        offers.activate_offer,
+        activate_offer,
         offer_id="x2",
         customer_id="alice",
         decision_id="d-x2",
@@ -134,7 +145,7 @@ def build_tiny_ledger(engine: Engine) -> Engine:
     )
     _run(
         engine,
-        reversals.reverse,
+        reverse,
         transaction_id="b1",
         reversal_id="b1-refund",
         amount=Decimal("400.00"),
@@ -144,7 +155,7 @@ def build_tiny_ledger(engine: Engine) -> Engine:
     )
     _run(
         engine,
-        offers.activate_offer,
+        activate_offer,
         offer_id="bonus",
         customer_id="alice",
         decision_id="d-bonus",
@@ -154,7 +165,7 @@ def build_tiny_ledger(engine: Engine) -> Engine:
     _post(engine, "e1", "erin", "2026-02-15T08:00:00", "purchase", "10.00", None, "web", "USD")
     _run(
         engine,
-        activities.award_activity,
+        award_activity,
         activity_id="ref-1",
         customer_id="erin",
         kind="referral",
@@ -165,7 +176,7 @@ def build_tiny_ledger(engine: Engine) -> Engine:
     _post(engine, "a3", "alice", "2026-02-20T18:00:00", "purchase", "2000.00", "restaurants", "app")
     _run(
         engine,
-        spending.redeem,
+        redeem,
         redemption_id="r1",
         customer_id="alice",
         points=20,
@@ -179,7 +190,7 @@ def build_tiny_ledger(engine: Engine) -> Engine:
     _post(engine, "a5", "alice", "2026-03-05T10:00:00", "purchase", "1000.00", "travel", "app")
     _run(
         engine,
-        spending.redeem,
+        redeem,
         redemption_id="r2",
         customer_id="alice",
         points=100,

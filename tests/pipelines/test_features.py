@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from pipelines.catalogue import CATALOGUE, FEATURE_NAMES, KEYS, REGIONS, catalogue_markdown
 from pipelines.extract import extract
 from pipelines.features import compute_features, known_customers, to_cutoff
 from pipelines.frames import LedgerFrames, pack, split_by_customer, unpack
 from pipelines.pandas_engine import pandas_features
-from serving.cli import app
+from serving import cli_app as app
 from tests.pipelines.conftest import CUTOFF, RULES, random_frames
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "features.md"

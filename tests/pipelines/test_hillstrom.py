@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from pipelines.hillstrom import read_hillstrom, uplift_frame
 
 HILLSTROM = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hillstrom" / "hillstrom.csv"

@@ -14,14 +14,21 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from loyalty_core import statements
-from loyalty_core.config import DEFAULT_RULES
-from loyalty_core.errors import InvalidInput
-from loyalty_core.journal import in_transaction
-from loyalty_core.rules import load_rules
-from loyalty_core.schema import Activation, Customer, Decision, Entry, Member, OfferEvent
+from loyalty_core import (
+    DEFAULT_RULES,
+    Activation,
+    Customer,
+    Decision,
+    Entry,
+    InvalidInput,
+    Member,
+    OfferEvent,
+    check_invariants,
+    in_transaction,
+    load_rules,
+)
 from pipelines.history import ingest_history, load_offers
-from serving.cli import app
+from serving import cli_app as app
 
 RULES = load_rules(DEFAULT_RULES)
 T0 = dt.datetime(2025, 3, 1, 9, tzinfo=dt.UTC)
@@ -253,7 +260,7 @@ def test_a_simulated_history_lands_in_the_ledger_as_the_simulator_says(
     assert report.completions_expected > 0
     assert report.completions_agree, report.notes
     with Session(pg_engine) as s:
-        assert statements.check_invariants(s) == []
+        assert check_invariants(s) == []
         earned = s.scalar(select(func.sum(Entry.points)).where(Entry.kind == "earn"))
     assert earned == report.transactions.points
 

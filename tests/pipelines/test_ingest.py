@@ -12,13 +12,19 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from loyalty_core import statements
-from loyalty_core.config import get_settings
-from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import load_rules
-from loyalty_core.schema import Entry, Member
+from loyalty_core import (
+    Entry,
+    InvalidInput,
+    Member,
+    TransactionIn,
+    check_invariants,
+    get_settings,
+    in_transaction,
+    load_rules,
+    post_transactions,
+)
 from pipelines.ingest import ingest_file, ingest_frame
-from serving.cli import app
+from serving import cli_app as app
 
 RULES = load_rules(get_settings().rules)
 
@@ -57,7 +63,7 @@ def test_ingest_posts_exact_points_and_rerun_adds_nothing(engine: Engine, tmp_pa
     assert _balances(engine) == {"alice": 23, "bob": 6}
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Entry)) == 4
-        assert statements.check_invariants(s) == []
+        assert check_invariants(s) == []
 
 
 def test_ingest_reports_bad_rows_by_row_and_column(engine: Engine, tmp_path: Path) -> None:
@@ -137,7 +143,7 @@ def test_cli_expire_never_runs_past_now(engine: Engine, tmp_path: Path, when: st
 def test_bulk_ingest_equals_posting_one_by_one_on_both_databases(db_engine: Engine, tmp_path: Path) -> None:
     """Large chunks take the bulk write path (COPY and one UPDATE for all members on PostgreSQL); the
     ledger they leave must be the one that posting the same rows one at a time leaves."""
-    from loyalty_core import journal, ledger
+    from loyalty_core import check_invariants
 
     rows = [
         (
@@ -155,23 +161,19 @@ def test_bulk_ingest_equals_posting_one_by_one_on_both_databases(db_engine: Engi
     bulk = _balances(db_engine)
 
     # The same rows through the API's path, one transaction each, into a second SQLite ledger.
-    from loyalty_core.db import make_engine, migrate
+    from loyalty_core import make_engine, migrate
 
     single = make_engine(f"sqlite:///{tmp_path / 'single.db'}")
     migrate(single)
     frame = pd.read_csv(_write(tmp_path, text, "again.csv"), dtype=str)
     frame["ts"] = pd.to_datetime(frame["occurred_at"], utc=True)
     for r in frame.sort_values("ts", kind="stable").itertuples():
-        txn = ledger.TransactionIn(
-            r.transaction_id, r.customer_id, r.type, Decimal(r.amount), r.ts.to_pydatetime()
-        )
-        journal.in_transaction(
-            single, lambda s, t=txn: ledger.post_transactions(s, [t], rules=RULES, actor="t")
-        )
+        txn = TransactionIn(r.transaction_id, r.customer_id, r.type, Decimal(r.amount), r.ts.to_pydatetime())
+        in_transaction(single, lambda s, t=txn: post_transactions(s, [t], rules=RULES, actor="t"))
     assert bulk == _balances(single)
     assert sum(bulk.values()) == report.points
     with Session(db_engine) as s:
-        assert statements.check_invariants(s) == []
+        assert check_invariants(s) == []
         members = {m.id: m for m in s.execute(select(Member)).scalars()}
     with Session(single) as s:
         for m in s.execute(select(Member)).scalars():
@@ -207,7 +209,7 @@ def _mixed_frame(n: int, customers: int) -> pd.DataFrame:
 
 def _ledger_state(engine: Engine) -> dict[str, tuple[int, int, int, object, object]]:
     with Session(engine) as s:
-        assert statements.check_invariants(s) == []
+        assert check_invariants(s) == []
         return {
             m.id: (m.balance, m.debt, m.txn_count, m.amount_sum, m.spend)
             for m in s.execute(select(Member)).scalars()

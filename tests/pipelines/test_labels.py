@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from loyalty_core.errors import InvalidInput
+from loyalty_core import InvalidInput
 from pipelines.catalogue import FEATURE_NAMES
 from pipelines.extract import extract
 from pipelines.frames import LedgerFrames

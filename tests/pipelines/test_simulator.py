@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from loyalty_core.config import DEFAULT_RULES
-from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import (
+from loyalty_core import (
+    DEFAULT_RULES,
+    InvalidInput,
     OfferEffect,
     compute_earning,
     fraud_reason_for_earning,
@@ -37,7 +37,7 @@ from pipelines.sim_model import (
     within_ledger_limits,
 )
 from pipelines.simulator import SimConfig, churn_truth, simulate
-from serving.cli import app
+from serving import cli_app as app
 
 RULES = load_rules(DEFAULT_RULES)
 START = pd.Timestamp("2025-01-01", tz="UTC")

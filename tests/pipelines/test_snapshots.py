@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from loyalty_core.errors import InvalidInput, NotFound
-from loyalty_core.schema import OnlineFeature
+from loyalty_core import InvalidInput, NotFound, OnlineFeature
 from pipelines.catalogue import FEATURE_NAMES, FEATURE_VERSION
 from pipelines.extract import extract
 from pipelines.features import compute_features
@@ -25,7 +24,7 @@ from pipelines.snapshots import (
     snapshot_dates,
     write_snapshot,
 )
-from serving.cli import app
+from serving import cli_app as app
 from tests.pipelines.conftest import CUTOFF, RULES, random_frames
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from loyalty_core.errors import ConfigurationError
+from loyalty_core import ConfigurationError
 from pipelines.extract import extract
 from pipelines.features import compute_features
 from pipelines.frames import LedgerFrames

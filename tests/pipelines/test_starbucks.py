@@ -15,11 +15,17 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from loyalty_core import statements
-from loyalty_core.config import get_settings
-from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import load_rules
-from loyalty_core.schema import Customer, Entry, Member, Offer, OfferEvent
+from loyalty_core import (
+    Customer,
+    Entry,
+    InvalidInput,
+    Member,
+    Offer,
+    OfferEvent,
+    check_invariants,
+    get_settings,
+    load_rules,
+)
 from pipelines.starbucks import (
     EPOCH,
     import_starbucks,
@@ -29,7 +35,7 @@ from pipelines.starbucks import (
     parse_transcript,
     read_starbucks,
 )
-from serving.cli import app
+from serving import cli_app as app
 from tests.conftest import starbucks_data, write_starbucks_slice
 
 RULES = load_rules(get_settings().rules)
@@ -98,7 +104,7 @@ def test_import_loads_every_event_once_and_rerun_adds_nothing(db_engine: Engine,
     assert sum(again.offer_events_present.values()) == sum(counts["events"].values())
     assert (again.customers_new, again.customers_updated, again.customers_unchanged) == (0, 0, SLICE_PERSONS)
     with Session(db_engine) as s:
-        assert statements.check_invariants(s) == []
+        assert check_invariants(s) == []
 
 
 def test_import_turns_sentinels_into_null(engine: Engine, slice_dir: Path) -> None:

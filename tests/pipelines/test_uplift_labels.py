@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from loyalty_core.errors import InvalidInput
-from loyalty_core.schema import Decision
+from loyalty_core import Decision, InvalidInput
 from pipelines.frames import LedgerFrames
 from pipelines.uplift_labels import COLUMNS, has_control, read_decisions, uplift_labels
 

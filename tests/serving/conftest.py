@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from loyalty_core.config import Settings
+from loyalty_core import Settings
 from serving.app import create_app
 from tests.conftest import fresh_pg_database, uplift_champion
 
@@ -169,16 +169,9 @@ def _checkpoint(path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    from loyalty_core.config import DEFAULT_RULES
-    from loyalty_core.db import make_engine, migrate
-    from loyalty_core.rules import load_rules
-    from models.batch_score import score_all
-    from models.churn_job import train_churn
-    from models.offer_job import train_offers
-    from pipelines.feature_job import run_feature_job
-    from pipelines.history import ingest_history
-    from pipelines.sim_model import SimConfig
-    from pipelines.simulator import simulate
+    from loyalty_core import DEFAULT_RULES, load_rules, make_engine, migrate
+    from models import score_all, train_churn, train_offers
+    from pipelines import SimConfig, ingest_history, run_feature_job, simulate
 
     root = tmp_path_factory.mktemp("world")
     config = SimConfig(customers=300, days=240, seed=7)
@@ -229,7 +222,7 @@ def copy_ledger(source: Engine, target: Engine, *, chunk: int = 5000) -> None:
     """
     from sqlalchemy import func, select
 
-    from loyalty_core.schema import metadata
+    from loyalty_core import metadata
 
     with source.connect() as src, target.begin() as dst:
         for table in metadata.sorted_tables:
@@ -252,7 +245,7 @@ def pg_world(world: World) -> Iterator[Engine]:
     """The world's ledger (history, features, offers) in a PostgreSQL database of its own, one per test
     module that asks, dropped after it: the module may write into it. Champions stay in ``world.mlflow_uri``.
     """
-    from loyalty_core.db import make_engine
+    from loyalty_core import make_engine
 
     with fresh_pg_database("loyalty_world") as engine:
         source = make_engine(f"sqlite:///{world.db}")
@@ -266,8 +259,7 @@ def pg_world(world: World) -> Iterator[Engine]:
 @pytest.fixture
 def world_db(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """This test's own copy of the world's ledger."""
-    from loyalty_core.config import get_settings
-    from loyalty_core.db import make_engine
+    from loyalty_core import get_settings, make_engine
 
     path = tmp_path / "loyalty.db"
     shutil.copyfile(world.db, path)

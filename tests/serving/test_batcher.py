@@ -10,18 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from loyalty_core import ledger
-from loyalty_core.config import DEFAULT_RULES
-from loyalty_core.errors import Conflict, Unavailable
-from loyalty_core.rules import load_rules
+from loyalty_core import DEFAULT_RULES, Conflict, PostingResult, TransactionIn, Unavailable, load_rules
 from serving import batcher as batcher_module
 from serving.batcher import PostingBatcher
 
 WHEN = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 
 
-def txn(tid: str, customer: str = "c-1", amount: str = "250") -> ledger.TransactionIn:
-    return ledger.TransactionIn(tid, customer, "purchase", Decimal(amount), WHEN)
+def txn(tid: str, customer: str = "c-1", amount: str = "250") -> TransactionIn:
+    return TransactionIn(tid, customer, "purchase", Decimal(amount), WHEN)
 
 
 def counting_batches(monkeypatch: pytest.MonkeyPatch, fail_on: str | None = None) -> list[int]:
@@ -43,7 +40,7 @@ def test_batcher_shares_commits_between_concurrent_postings(
 ) -> None:
     sizes = counting_batches(monkeypatch)
 
-    async def scenario() -> list[ledger.PostingResult]:
+    async def scenario() -> list[PostingResult]:
         b = PostingBatcher(engine, load_rules(DEFAULT_RULES), max_batch=16)
         await b.start()
         try:
@@ -103,7 +100,7 @@ def test_batcher_answers_row_errors_per_posting(engine: Engine) -> None:
 
 
 def test_batcher_drains_on_stop_and_then_refuses(engine: Engine) -> None:
-    async def scenario() -> tuple[list[ledger.PostingResult], PostingBatcher]:
+    async def scenario() -> tuple[list[PostingResult], PostingBatcher]:
         b = PostingBatcher(engine, load_rules(DEFAULT_RULES))
         await b.start()
         tasks = [asyncio.create_task(b.submit(txn(f"t-{i}"), actor="api:core")) for i in range(20)]
@@ -124,7 +121,7 @@ def test_concurrent_batches_and_mixed_actors_keep_every_point(db_engine: Engine)
     batches of different slots must queue on the member's lock, not overwrite each other."""
     from sqlalchemy import text
 
-    async def scenario() -> list[ledger.PostingResult]:
+    async def scenario() -> list[PostingResult]:
         b = PostingBatcher(db_engine, load_rules(DEFAULT_RULES), max_batch=8, concurrency=3)
         await b.start()
         try:

@@ -19,12 +19,10 @@ from urllib.parse import quote
 from fastapi.testclient import TestClient
 from sqlalchemy import JSON, Engine, String
 
-from loyalty_core import bounds
-from loyalty_core.config import Settings
-from loyalty_core.db import make_engine
-from loyalty_core.decisions import record_decisions
-from loyalty_core.journal import in_transaction
-from loyalty_core.schema import (
+from loyalty_core import (
+    CUSTOMER_ID_LEN,
+    NO_CONTROL_PATTERN,
+    OFFER_ID_LEN,
     Activation,
     Decision,
     Entry,
@@ -35,6 +33,13 @@ from loyalty_core.schema import (
     Offer,
     OfferEvent,
     OnlineFeature,
+    Settings,
+    column_length,
+    column_max,
+    column_type,
+    in_transaction,
+    make_engine,
+    record_decisions,
 )
 from serving.app import create_app
 from tests.serving.conftest import API_KEYS, KEYS, NO_MULTIPLIER_RULE
@@ -171,12 +176,12 @@ def test_every_request_field_fits_the_columns_it_lands_in(engine: Engine) -> Non
             problems.append(f"{route} {field}: not in FIELD_COLUMNS (say which columns it lands in)")
             continue
         columns = FIELD_COLUMNS[key]
-        strings = [c for c in columns if isinstance(bounds.column_type(c), String)]
+        strings = [c for c in columns if isinstance(column_type(c), String)]
         kind = leaf.get("type")
         where = f"{route} {field}"
         if kind == "string" and "enum" in leaf:
             for value in leaf["enum"]:
-                too_long = [c for c in strings if len(value) > bounds.column_length(c)]
+                too_long = [c for c in strings if len(value) > column_length(c)]
                 problems += [f"{where}: {value!r} is longer than {c}" for c in too_long]
         elif kind == "string" and leaf.get("format") == "date-time":
             continue
@@ -185,9 +190,9 @@ def test_every_request_field_fits_the_columns_it_lands_in(engine: Engine) -> Non
                 problems.append(f"{where}: no maxLength")
             else:
                 problems += [
-                    f"{where}: maxLength {leaf['maxLength']} > {c} ({bounds.column_length(c)})"
+                    f"{where}: maxLength {leaf['maxLength']} > {c} ({column_length(c)})"
                     for c in strings
-                    if leaf["maxLength"] > bounds.column_length(c)
+                    if leaf["maxLength"] > column_length(c)
                 ]
             pattern = leaf.get("pattern")
             if pattern is None or any(re.search(pattern, s) for s in UNSTORABLE):
@@ -196,11 +201,11 @@ def test_every_request_field_fits_the_columns_it_lands_in(engine: Engine) -> Non
             if "maximum" not in leaf:
                 problems.append(f"{where}: no maximum")
                 continue
-            numeric = [c for c in columns if not isinstance(bounds.column_type(c), String | JSON)]
+            numeric = [c for c in columns if not isinstance(column_type(c), String | JSON)]
             problems += [
-                f"{where}: maximum {leaf['maximum']} > {c} ({bounds.column_max(c)})"
+                f"{where}: maximum {leaf['maximum']} > {c} ({column_max(c)})"
                 for c in numeric
-                if leaf["maximum"] > bounds.column_max(c)
+                if leaf["maximum"] > column_max(c)
             ]
     stale = FIELD_COLUMNS.keys() - seen
     problems += [f"{route} {field}: in FIELD_COLUMNS but no such field" for route, field in stale]
@@ -210,7 +215,7 @@ def test_every_request_field_fits_the_columns_it_lands_in(engine: Engine) -> Non
 # --- hostile values against PostgreSQL ---------------------------------------------------------------------
 
 WHEN = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(microsecond=0).isoformat()
-LONG_OFFER = "o" * bounds.OFFER_ID_LEN
+LONG_OFFER = "o" * OFFER_ID_LEN
 
 # One valid request per route: (path parameters, query parameters, body).
 VALID: dict[str, tuple[dict[str, str], dict[str, str], dict[str, Any] | None]] = {
@@ -294,15 +299,15 @@ def _variants(leaf: dict[str, Any], columns: tuple[Any, ...]) -> Iterator[tuple[
     kind = leaf.get("type")
     if kind == "string":
         yield "NUL", "a\x00b", True
-        free = "enum" not in leaf and leaf.get("pattern") in (None, bounds.NO_CONTROL_PATTERN)
+        free = "enum" not in leaf and leaf.get("pattern") in (None, NO_CONTROL_PATTERN)
         if free and "maxLength" in leaf:
             longest = leaf["maxLength"]
             yield f"{longest} chars", "x" * longest, False
             yield f"{longest} accented chars", "é" * longest, False
             yield f"{longest + 1} chars", "x" * (longest + 1), True
             for c in columns:
-                if isinstance(bounds.column_type(c), String):  # longer than its column: always refused
-                    yield f"{c} + 1 chars", "x" * (bounds.column_length(c) + 1), True
+                if isinstance(column_type(c), String):  # longer than its column: always refused
+                    yield f"{c} + 1 chars", "x" * (column_length(c) + 1), True
     elif kind in ("integer", "number") and "maximum" in leaf:
         top = int(leaf["maximum"]) if kind == "integer" else leaf["maximum"]
         yield f"maximum {top}", top, False
@@ -382,7 +387,7 @@ def test_hostile_values_are_4xx_never_500_on_postgres(pg_engine: Engine) -> None
                 "POST /v1/offers/{offer_id}/activate",
                 {"offer_id": LONG_OFFER},
                 {},
-                {"customer_id": "c" * bounds.CUSTOMER_ID_LEN},
+                {"customer_id": "c" * CUSTOMER_ID_LEN},
             )
             if r.status_code != 200:
                 failures.append(f"activation with the longest ids: {r.status_code} {r.text[:160]}")

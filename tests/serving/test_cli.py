@@ -13,7 +13,7 @@ from rich.progress import Progress
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from loyalty_core.db import alembic_config, make_engine
+from loyalty_core import alembic_config, make_engine
 from serving.cli import _job_progress, _progress, app, configure_logging, stderr
 
 # Every command that reads the ledger, with arguments that pass its own checks.

@@ -12,9 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from loyalty_core.config import Settings
-from loyalty_core.decisions import record_decisions
-from loyalty_core.journal import in_transaction
+from loyalty_core import Settings, in_transaction, record_decisions
 from serving.app import create_app
 from tests.serving.conftest import API_KEYS, NO_MULTIPLIER_RULE
 

@@ -29,9 +29,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from loyalty_core import statements
-from loyalty_core.config import Settings
-from loyalty_core.schema import Entry
+from loyalty_core import Entry, Settings, check_invariants
 from tests.serving.conftest import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -214,7 +212,7 @@ def test_acknowledged_postings_survive_sigkill(start_server: Any, pg_engine: Eng
             assert {k: v for k, v in answer.items() if v is not None} == {
                 k: v for k, v in dict(row.response).items() if v is not None
             }, tid
-        assert statements.check_invariants(s) == []
+        assert check_invariants(s) == []
 
     # A replay of each acknowledged posting answers exactly what the first answer said.
     def replay(bodies: list[dict]) -> list[tuple[str, int, str | None, Any]]:
@@ -249,4 +247,4 @@ def test_acknowledged_postings_survive_sigkill(start_server: Any, pg_engine: Eng
     assert r.status_code == 200, r.text
     assert r.json()["points"] == 2, r.text
     with Session(pg_engine) as s:
-        assert statements.check_invariants(s) == []
+        assert check_invariants(s) == []

@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from loyalty_core.errors import InvalidInput, Unavailable
-from loyalty_core.schema import Decision
+from loyalty_core import Decision, InvalidInput, Unavailable
 from serving.decision_log import DecisionWriter
 
 T0 = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from loyalty_core.schema import Decision, OfferEvent
+from loyalty_core import Decision, OfferEvent
 from tests.serving.conftest import World, scored_app, use_mlflow_store
 
 Headers = dict[str, dict[str, str]]

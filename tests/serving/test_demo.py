@@ -9,10 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from loyalty_core.config import Settings
-from loyalty_core.db import make_engine
-from loyalty_core.errors import InvalidInput
-from loyalty_core.schema import Lot
+from loyalty_core import InvalidInput, Lot, Settings, make_engine
 from serving.demo import run_demo, service_instructions
 
 

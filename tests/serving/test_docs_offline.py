@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from loyalty_core.config import Settings
+from loyalty_core import Settings
 from serving.app import create_app
 from tests.serving.conftest import ThreadedServer
 

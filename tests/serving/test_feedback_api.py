@@ -9,9 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from loyalty_core import decisions, journal, offers
-from loyalty_core.errors import InvalidInput
-from loyalty_core.schema import OfferEvent
+from loyalty_core import InvalidInput, OfferEvent, in_transaction, record_decisions, upsert_offer
 
 T0 = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
 
@@ -19,10 +17,8 @@ T0 = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
 @pytest.fixture
 def decided(engine: Engine) -> str:
     def seed(s: Session) -> None:
-        offers.upsert_offer(
-            s, {"id": "fuel3x", "kind": "multiplier", "multiplier": 3, "duration_days": 7}, now=T0
-        )
-        decisions.record_decisions(
+        upsert_offer(s, {"id": "fuel3x", "kind": "multiplier", "multiplier": 3, "duration_days": 7}, now=T0)
+        record_decisions(
             s,
             [
                 {
@@ -40,7 +36,7 @@ def decided(engine: Engine) -> str:
             ],
         )
 
-    journal.in_transaction(engine, seed)
+    in_transaction(engine, seed)
     return "d-1"
 
 
@@ -89,4 +85,4 @@ def test_feedback_needs_core_or_marketing(client: TestClient, decided: str) -> N
 def test_decision_probabilities_must_be_probabilities(engine: Engine) -> None:
     row = {"id": "d", "customer_id": "c", "made_at": T0, "policy": "p", "offer_id": None, "probability": 1.5}
     with pytest.raises(InvalidInput, match="not in"):
-        journal.in_transaction(engine, lambda s: decisions.record_decisions(s, [row]))
+        in_transaction(engine, lambda s: record_decisions(s, [row]))

@@ -9,7 +9,7 @@ import time
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from loyalty_core import journal, spending
+from loyalty_core import in_transaction, void_timed_out_holds
 
 Headers = dict[str, dict[str, str]]
 
@@ -29,7 +29,7 @@ def test_void_of_a_hold_the_sweep_timed_out_answers_200_in_full(
     hold = {"hold_id": "h-1", "customer_id": "c-1", "points": 40, "reward": "gift", "timeout_seconds": 1}
     assert client.post("/v1/holds", json=hold, headers=auth["core"]).status_code == 200
     time.sleep(1.1)
-    assert journal.in_transaction(engine, lambda s: spending.void_timed_out_holds(s)) == 1
+    assert in_transaction(engine, lambda s: void_timed_out_holds(s)) == 1
     r = client.post("/v1/holds/h-1/void", headers=auth["core"])
     assert r.status_code == 200, r.text
     assert r.json() | {"expires_at": None} == {

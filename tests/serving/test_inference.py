@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from loyalty_core.config import DEFAULT_RULES, Settings
-from loyalty_core.rules import load_rules
+from loyalty_core import DEFAULT_RULES, Settings, load_rules
 from serving.inference import InferenceBatcher, score_rows
 from serving.scoring import ScoringState
 from tests.serving.conftest import World, use_mlflow_store

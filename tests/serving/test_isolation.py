@@ -18,11 +18,16 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from loyalty_core.config import DEFAULT_RULES, Settings
-from loyalty_core.errors import InvalidInput, NotFound
-from loyalty_core.ledger import PostingResult, TransactionIn
-from loyalty_core.rules import load_rules
-from models.policy import CustomerState, FrequencyCaps
+from loyalty_core import (
+    DEFAULT_RULES,
+    InvalidInput,
+    NotFound,
+    PostingResult,
+    Settings,
+    TransactionIn,
+    load_rules,
+)
+from models import CustomerState, FrequencyCaps
 from serving.batcher import PostingBatcher
 from serving.decision_log import DecisionWriter
 from serving.facts import FactsReader

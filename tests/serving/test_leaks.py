@@ -12,8 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
-from loyalty_core.config import Settings
-from loyalty_core.errors import Unavailable
+from loyalty_core import Settings, Unavailable
 from serving.app import create_app
 from serving.routers.health import DATABASE_DOWN, DETAILS_HIDDEN
 from serving.slots import Slot

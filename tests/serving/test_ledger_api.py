@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine
 
-from loyalty_core.config import Settings
+from loyalty_core import Settings
 from serving.app import create_app
 
 Headers = dict[str, dict[str, str]]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.batch_score import customer_value
-from models.policy import MultiplierPolicy, multiplier_for
+from models import MultiplierPolicy, customer_value, multiplier_for
 from serving.scoring import MultiplierRule
 
 NAMES = ("txn_amount_365d", "points_earned_30d", "tier")

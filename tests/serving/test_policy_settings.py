@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty_core.errors import ConfigurationError
-from models.policy import EpsilonGreedy, ThompsonSampling
+from loyalty_core import ConfigurationError
+from models import EpsilonGreedy, ThompsonSampling
 from serving.scoring import parse_policy
 
 

@@ -15,10 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from models.assemble import ChurnInputs
-from models.scorer import CHAMPION, Scorer, load_champion
-from pipelines.catalogue import FEATURE_NAMES
-from pipelines.snapshots import OnlineFeatures
+from models import CHAMPION, ChurnInputs, Scorer, load_champion
+from pipelines import FEATURE_NAMES, OnlineFeatures
 from tests.serving.conftest import KEYS, ThreadedServer, World, scored_app
 
 CHURN = "loyalty-churn"

@@ -48,8 +48,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from loyalty_core.config import Settings
-from loyalty_core.db import make_engine, migrate
+from loyalty_core import Settings, make_engine, migrate
 from serving.app import create_app
 from tests.serving.conftest import API_KEYS, KEYS, NO_MULTIPLIER_RULE, World, use_mlflow_store
 

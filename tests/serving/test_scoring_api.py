@@ -7,13 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from loyalty_core.config import DEFAULT_RULES
-from loyalty_core.rules import load_rules
-from models.assemble import ChurnInputs, OfferInputs
-from models.job_common import read_catalogue
-from models.scorer import load_champion
-from pipelines.catalogue import FEATURE_NAMES
-from pipelines.snapshots import OnlineFeatures
+from loyalty_core import DEFAULT_RULES, load_rules
+from models import ChurnInputs, OfferInputs, load_champion, read_catalogue
+from pipelines import FEATURE_NAMES, OnlineFeatures
 from tests.serving.conftest import World
 
 Headers = dict[str, dict[str, str]]
@@ -143,7 +139,7 @@ def test_without_models_scoring_is_503_with_the_reason_and_the_ledger_works(
 def test_uplift_is_the_difference_of_the_uplift_champions_two_models(
     scored: TestClient, world: World, world_db: Engine, auth: Headers
 ) -> None:
-    from models.uplift_job import load_uplift
+    from models import load_uplift
 
     ids = list(world.customers[:5])
     body = scored.post("/v1/score", json={"customer_ids": ids}, headers=auth["core"]).json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty_core.errors import ConfigurationError
+from loyalty_core import ConfigurationError
 from serving.security import Caller, parse_api_keys, require_scope
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loyalty_core.errors import Unavailable
+from loyalty_core import Unavailable
 from serving.scoring import UPLIFT_ABSENT, _uplift_slot
 from serving.slots import NotConfigured, Slot
 

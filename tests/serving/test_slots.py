@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from loyalty_core.errors import Unavailable
+from loyalty_core import Unavailable
 from serving.slots import Slot
 
 

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import Engine
 
-from loyalty_core.config import Settings
+from loyalty_core import Settings
 from serving.app import create_app
 from tests.serving.conftest import API_KEYS, NO_MULTIPLIER_RULE
 
