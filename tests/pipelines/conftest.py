@@ -40,7 +40,7 @@ from loyalty_core import (
     reverse,
     upsert_offer,
 )
-from pipelines.frames import LedgerFrames
+from pipelines.features.frames import LedgerFrames
 
 RULES = load_rules(DEFAULT_RULES)
 CUTOFF = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
