@@ -17,48 +17,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from loyalty_core import OFFER_KINDS, TXN_TYPES
+import loyalty_core
+from loyalty_core import OFFER_FUNNEL, OFFER_KINDS, OTHER, TXN_TYPES
 
 WINDOWS = (7, 30, 90, 365)
-OFFER_FUNNEL = ("sent", "viewed", "activated", "completed")
-CATEGORIES = (
-    "groceries",
-    "fuel",
-    "travel",
-    "restaurants",
-    "online",
-    "electronics",
-    "pharmacy",
-    "clothing",
-    "entertainment",
-    "utilities",
-    "mobile",
-    "internet",
-    "taxes",
-    "p2p",
-    "other",  # any other category, or none given
-)
-CHANNELS = ("app", "web", "branch", "pos", "other")  # "other" includes none given
-GENDERS = ("F", "M", "O")
-INCOME_BANDS = ("low", "middle", "upper_middle", "high")
-REGIONS = (
-    "Moscow",
-    "Saint Petersburg",
-    "Novosibirsk",
-    "Yekaterinburg",
-    "Kazan",
-    "Nizhny Novgorod",
-    "Chelyabinsk",
-    "Samara",
-    "Omsk",
-    "Rostov-on-Don",
-    "Ufa",
-    "Krasnoyarsk",
-    "Voronezh",
-    "Perm",
-    "Volgograd",
-    "other",
-)
+# The feature vocabularies: loyalty_core's, plus the catch-all code where a value may be none of them.
+CATEGORIES = (*loyalty_core.CATEGORIES, OTHER)  # OTHER: any other category, or none given
+CHANNELS = (*loyalty_core.CHANNELS, OTHER)  # OTHER includes none given
+GENDERS = loyalty_core.GENDERS
+INCOME_BANDS = loyalty_core.INCOME_BANDS
+REGIONS = (*loyalty_core.REGIONS, OTHER)
 KEYS = ("customer_id", "as_of")
 CONVENTIONS = (
     "The cutoff is an instant (`--as-of DATE` means that date's midnight, UTC); a feature sees only facts "

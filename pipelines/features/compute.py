@@ -22,7 +22,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from loyalty_core import OFFER_KINDS, TXN_TYPES, InvalidInput
+from loyalty_core import OFFER_FUNNEL, OFFER_KINDS, TXN_TYPES, InvalidInput
 from pipelines.features.aggregates import (
     CutoffRows,
     active_periods,
@@ -44,7 +44,6 @@ from pipelines.features.catalogue import (
     CHANNELS,
     GENDERS,
     INCOME_BANDS,
-    OFFER_FUNNEL,
     REGIONS,
 )
 from pipelines.features.config import FeatureConfig, default_config

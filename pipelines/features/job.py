@@ -20,8 +20,8 @@ from pipelines.features.catalogue import feature_version
 from pipelines.features.config import FeatureConfig
 from pipelines.features.cutoff import to_cutoff
 from pipelines.features.extract import QUERIES, extract
-from pipelines.features.pandas_engine import pandas_features
 from pipelines.features.online import refresh_online
+from pipelines.features.pandas_engine import pandas_features
 from pipelines.features.snapshots import DEFAULT_DIR, write_snapshot
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from loyalty_core import ConfigurationError
+from loyalty_core import ConfigurationError, get_settings
 from pipelines.features.catalogue import KEYS
 from pipelines.features.compute import compute_features
 from pipelines.features.config import FeatureConfig, default_config
@@ -49,8 +49,9 @@ def _pyspark() -> Any:
 def spark_session(app_name: str = "loyalty-features", *, cores: int = 2) -> SparkSession:
     """A session for the feature job: few shuffle partitions, Arrow, UTC.
 
-    ``local[cores]`` unless ``LOYALTY_SPARK_MASTER`` names a cluster (``spark://host:7077``, ``yarn``...):
-    the same function then runs on the cluster's executors, which need this project installed.
+    ``local[cores]`` unless ``LOYALTY_SPARK_MASTER`` (``Settings.spark_master``) names a cluster
+    (``spark://host:7077``, ``yarn``...): the same function then runs on the cluster's executors, which need
+    this project installed.
     """
     _pyspark()
     from pyspark.sql import SparkSession
@@ -65,7 +66,7 @@ def spark_session(app_name: str = "loyalty-features", *, cores: int = 2) -> Spar
     os.environ.setdefault("PYTHONWARNINGS", f"ignore:{quiet}:FutureWarning")
     try:
         session = (
-            SparkSession.builder.master(os.environ.get("LOYALTY_SPARK_MASTER") or f"local[{cores}]")
+            SparkSession.builder.master(get_settings().spark_master or f"local[{cores}]")
             .appName(app_name)
             .config("spark.sql.shuffle.partitions", str(2 * cores))
             .config("spark.default.parallelism", str(2 * cores))

@@ -3,8 +3,10 @@
 Sources write the ledger through ``loyalty_core`` only and import nothing of features or labels."""
 
 from pipelines.sources.hillstrom import OUTCOMES, read_hillstrom, uplift_frame
-from pipelines.sources.history import ingest_history
+from pipelines.sources.history import HistoryReport, ingest_history
 from pipelines.sources.ingest import IngestReport, RowProblem, ingest_file, ingest_frame, read_transactions
+from pipelines.sources.ingest_path import PathIngestReport, ingest_path
+from pipelines.sources.loading import load_customers, load_offers
 from pipelines.sources.simulator import (
     DEFAULT_START,
     SimConfig,
@@ -23,7 +25,9 @@ __all__ = [
     "DEFAULT_START",
     "EPOCH",
     "OUTCOMES",
+    "HistoryReport",
     "IngestReport",
+    "PathIngestReport",
     "RowProblem",
     "SimConfig",
     "SimSummary",
@@ -36,6 +40,9 @@ __all__ = [
     "ingest_file",
     "ingest_frame",
     "ingest_history",
+    "ingest_path",
+    "load_customers",
+    "load_offers",
     "output_root",
     "read_hillstrom",
     "read_transactions",

@@ -3,9 +3,9 @@
 Order matters, and is the reason this is more than "ingest the transactions file":
 
 1. customers, the offers catalogue, the decision log (historical campaign assignments with their logged
-   probabilities) and the offer funnel events go in first;
-2. every ``activated`` event becomes a ledger activation with its *historical* activation time, and the
-   member's ``offers_until`` horizon is raised, so that
+   probabilities) and the offer funnel events go in first, through ``loyalty_core``'s bulk import API;
+2. every ``activated`` event becomes a ledger activation with its *historical* activation time
+   (``loyalty_core.import_activations``, which raises the member's ``offers_until`` horizon), so that
 3. the transactions, posted in time order through ``pipelines.sources.ingest`` (the code behind
    ``POST /v1/transactions``), earn exactly what the offers active at that moment give, and the ledger marks
    an activation completed by the very transaction the simulator says completed it.
@@ -31,26 +31,25 @@ from typing import Any, cast
 
 import pandas as pd
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, Table, bindparam, func, select, update
+from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import Session
 
 from loyalty_core import (
     Activation,
-    Customer,
-    Decision,
     InvalidInput,
     Member,
     Offer,
-    OfferEvent,
     Rules,
     chunks,
-    dialect_insert,
+    import_activations,
+    import_decisions,
+    import_offer_events,
     in_transaction,
-    lock_members,
-    upsert_offer,
     utcnow,
 )
+from pipelines.sources import loading
 from pipelines.sources.ingest import IngestReport, ingest_frame
+from pipelines.sources.loading import frame_rows, utc_datetime
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +60,6 @@ FILES = (
     "offer_events.parquet",
     "transactions.parquet",
 )
-CUSTOMERS = cast(Table, Customer.__table__)
-DECISIONS = cast(Table, Decision.__table__)
-EVENTS = cast(Table, OfferEvent.__table__)
 ACTIVATIONS = cast(Table, Activation.__table__)
 MEMBERS = cast(Table, Member.__table__)
 ROWS_PER_STATEMENT = 2000
@@ -103,33 +99,8 @@ def _check_dir(path: Path) -> None:
         )
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as plain dicts with None for missing values (pandas gives NA/NaN/NaT; the database wants NULL)."""
-    out = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    return cast(list[dict[str, Any]], out)
-
-
-def _py_time(value: Any) -> dt.datetime:
-    ts = pd.Timestamp(value)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    out: dt.datetime = ts.to_pydatetime()
-    return out
-
-
-def _insert_new(session: Session, table: Table, rows: list[dict[str, Any]], key: str) -> int:
-    """Insert rows whose ``key`` is not there yet; returns how many were new."""
-    new = 0
-    for part in chunks(rows, ROWS_PER_STATEMENT):
-        ids = [r[key] for r in part]
-        present = set(session.scalars(select(table.c[key]).where(table.c[key].in_(ids))))
-        fresh = [r for r in part if r[key] not in present]
-        if fresh:
-            session.execute(dialect_insert(session, table).on_conflict_do_nothing(), fresh)
-            new += len(fresh)
-    return new
-
-
 def load_customers(session: Session, frame: pd.DataFrame, *, source: str, now: dt.datetime) -> int:
+    """The history's customers file into the ledger; returns how many rows it held."""
     rows = [
         {
             "id": str(r["customer_id"]),
@@ -142,56 +113,44 @@ def load_customers(session: Session, frame: pd.DataFrame, *, source: str, now: d
             "income_band": r.get("income_band"),
             "channel": r.get("channel"),
             "attributes": None,
-            "updated_at": now,
         }
-        for r in _records(frame)
+        for r in frame_rows(frame)
     ]
-    cols = [c for c in rows[0] if c != "id"] if rows else []
-    for part in chunks(rows, ROWS_PER_STATEMENT):
-        stmt = dialect_insert(session, CUSTOMERS)
-        session.execute(
-            stmt.on_conflict_do_update(index_elements=["id"], set_={c: stmt.excluded[c] for c in cols}), part
-        )
-    return len(rows)
+    counts = loading.load_customers(session, rows, now=now)
+    return counts.new + counts.updated + counts.unchanged
 
 
 def load_offers(session: Session, frame: pd.DataFrame, *, rules: Rules, now: dt.datetime) -> dict[str, Offer]:
-    offers: dict[str, Offer] = {}
-    for r in _records(frame):
-        spec = {k: v for k, v in r.items() if k != "offer_id"}
-        spec["id"] = str(r["offer_id"])
-        for listed in ("categories", "txn_types", "channels"):
-            if spec.get(listed) is not None:
-                spec[listed] = [str(x) for x in spec[listed]]
-        spec["duration_days"] = int(spec["duration_days"])
-        offers[spec["id"]] = upsert_offer(session, spec, now=now, rules=rules)
-    return offers
+    """The history's offers file into the catalogue, by ``offer_id``."""
+    specs = [
+        {**{k: v for k, v in r.items() if k != "offer_id"}, "id": str(r["offer_id"])}
+        for r in frame_rows(frame)
+    ]
+    return loading.load_offers(session, specs, rules=rules, now=now)
 
 
 def load_decisions(session: Session, frame: pd.DataFrame) -> int:
+    """Historical campaign decisions with the probabilities they were made with; returns how many were new."""
     rows = [
         {
             "id": str(r["decision_id"]),
             "customer_id": str(r["customer_id"]),
-            "made_at": _py_time(r["made_at"]),
+            "made_at": utc_datetime(r["made_at"]),
             "policy": str(r["policy"]),
             "offer_id": r.get("offer_id"),
             "probability": float(r["probability"]),
-            "served": True,
             "channel": r.get("channel"),
-            "offers": None,
-            "model_versions": None,
         }
-        for r in _records(frame)
+        for r in frame_rows(frame)
     ]
-    return _insert_new(session, DECISIONS, rows, "id")
+    return import_decisions(session, rows)
 
 
 def load_offer_events(
     session: Session, frame: pd.DataFrame, offers: dict[str, Offer], *, now: dt.datetime
 ) -> tuple[int, int]:
     """Funnel events (not completions) and an activation per ``activated`` one: (new events, activations)."""
-    records = [r for r in _records(frame) if r["event"] != "completed"]
+    records = [r for r in frame_rows(frame) if r["event"] != "completed"]
     unknown = sorted({str(r["offer_id"]) for r in records} - set(offers))
     if unknown:
         raise InvalidInput(
@@ -203,48 +162,26 @@ def load_offer_events(
             "customer_id": str(r["customer_id"]),
             "offer_id": str(r["offer_id"]),
             "event": str(r["event"]),
-            "occurred_at": _py_time(r["occurred_at"]),
+            "occurred_at": utc_datetime(r["occurred_at"]),
             "channel": r.get("channel"),
             "decision_id": r.get("decision_id"),
             "value": None,
         }
         for r in records
     ]
-    new_events = _insert_new(session, EVENTS, events, "ext_id")
-    activations: list[dict[str, Any]] = [
+    new_events = sum(import_offer_events(session, events).values())
+    activations = [
         {
             "ext_id": e["ext_id"],
             "offer_id": e["offer_id"],
             "member_id": e["customer_id"],
             "decision_id": e["decision_id"],
             "activated_at": e["occurred_at"],
-            "expires_at": e["occurred_at"] + dt.timedelta(days=offers[e["offer_id"]].duration_days),
-            "completed_at": None,
         }
         for e in events
         if e["event"] == "activated"
     ]
-    new_activations = _insert_new(session, ACTIVATIONS, activations, "ext_id")
-    # Postings look activations up only for members whose offer horizon is still ahead of them.
-    horizon: dict[str, dt.datetime] = {}
-    for a in activations:
-        m = a["member_id"]
-        horizon[m] = max(horizon.get(m, a["expires_at"]), a["expires_at"])
-    if horizon:
-        members = lock_members(session, horizon, create=True, now=now)
-        raise_to = [
-            {"mid": m, "until": until}
-            for m, until in sorted(horizon.items())
-            if (current := members[m].offers_until) is None or current < until
-        ]
-        if raise_to:
-            session.execute(
-                update(MEMBERS)
-                .where(MEMBERS.c.id == bindparam("mid"))
-                .values(offers_until=bindparam("until")),
-                raise_to,
-            )
-    return new_events, new_activations
+    return new_events, import_activations(session, activations, now=now)
 
 
 def _transaction_batches(path: Path) -> Iterator[tuple[int, pd.DataFrame]]:
@@ -265,7 +202,7 @@ def completion_agreement(session: Session, events: pd.DataFrame) -> tuple[int, i
     """
     done = events[events["event"] == "completed"]
     expected = {
-        (str(c), str(o), _py_time(t))
+        (str(c), str(o), utc_datetime(t))
         for c, o, t in zip(done["customer_id"], done["offer_id"], done["occurred_at"], strict=True)
     }
     activated = events.loc[events["event"] == "activated", "event_id"].astype(str).tolist()
@@ -276,7 +213,7 @@ def completion_agreement(session: Session, events: pd.DataFrame) -> tuple[int, i
                 ACTIVATIONS.c.completed_at.is_not(None), ACTIVATIONS.c.ext_id.in_(part)
             )
         )
-        completed.update((m, o, _py_time(at)) for m, o, at in rows)
+        completed.update((m, o, utc_datetime(at)) for m, o, at in rows)
     return len(expected), len(completed), len(expected & completed)
 
 

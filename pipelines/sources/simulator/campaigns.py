@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from loyalty_core import TXN_TYPES
+from loyalty_core import OFFER_KINDS, TXN_TYPES
 from pipelines.sources.simulator.config import (
     ACTIVATION_DELAY_DAYS,
     DAY,
@@ -27,7 +27,6 @@ from pipelines.sources.simulator.world import (
     CATEGORIES,
     CATEGORY_NAMES,
     MADE_AT_SECONDS,
-    OFFER_KINDS,
     PURCHASE,
     PURCHASE_CATEGORIES,
     SEGMENTS,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from loyalty_core import OFFER_KINDS
 from pipelines.sources.simulator.config import (
     DAY,
     SEGMENT_ACTIVATION,
@@ -25,7 +26,6 @@ from pipelines.sources.simulator.world import (
     INTERNET_PLANS,
     MEDIAN_INCOME,
     MOBILE_PLANS,
-    OFFER_KINDS,
     PURCHASE_CATEGORIES,
     REGIONS,
     SEGMENTS,

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loyalty_core import TXN_TYPES
+from loyalty_core import CHANNELS, GENDERS, INCOME_BANDS, TXN_TYPES
 from pipelines.sources.simulator.arrow import (
     MONEY,
     RATE,
@@ -19,15 +19,7 @@ from pipelines.sources.simulator.arrow import (
 from pipelines.sources.simulator.campaigns import DecisionLog
 from pipelines.sources.simulator.config import DAY, Array, Calendar
 from pipelines.sources.simulator.population import Population
-from pipelines.sources.simulator.world import (
-    CATALOGUE,
-    CATEGORY_NAMES,
-    CHANNELS,
-    GENDERS,
-    INCOME_BANDS,
-    REGIONS,
-    Campaign,
-)
+from pipelines.sources.simulator.world import CATALOGUE, CATEGORY_NAMES, REGIONS, Campaign
 
 EVENTS = ("sent", "viewed", "activated", "completed")
 

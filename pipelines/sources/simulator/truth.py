@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loyalty_core import InvalidInput
+from loyalty_core import OFFER_KINDS, InvalidInput
 from pipelines.sources.simulator.arrow import id_array, name_array, time_array
 from pipelines.sources.simulator.campaigns import DecisionLog, OfferTruth
 from pipelines.sources.simulator.churn_probability import ChurnTraits, churn_label_probability
@@ -23,7 +23,6 @@ from pipelines.sources.simulator.world import (
     BILL_KINDS,
     CATALOGUE,
     CATEGORY_NAMES,
-    OFFER_KINDS,
     PURCHASE_CATEGORIES,
     SEGMENTS,
     Campaign,

@@ -4,8 +4,8 @@ Kept apart from the generator so the numbers that make the history look like a R
 read (and argued with) in one place, without wading through array code. Every table is plain data; the only
 function with randomness, ``draw_campaign``, takes its generator from the caller so a seed fixes everything.
 
-Categories, regions and channels use the vocabularies of ``pipelines.features.catalogue`` (the feature
-catalogue): a value outside them would land in its ``other`` bucket.
+Channels, genders, income bands and offer kinds are ``loyalty_core``'s vocabularies; categories and regions
+are named as there too, and a value outside a vocabulary would land in the features' ``other`` bucket.
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-CHANNELS = ("app", "web", "branch", "pos")
+from loyalty_core import CHANNELS, OFFER_KINDS
+
 PURCHASE, BILL, TRANSFER = 0, 1, 2
-GENDERS = ("F", "M")
-INCOME_BANDS = ("low", "middle", "upper_middle", "high")
 INCOME_BAND_EDGES = (40_000, 90_000, 200_000)  # monthly RUB: below the first is "low", ...
 MEDIAN_INCOME = 55_000.0  # monthly RUB; amounts scale with income relative to it
 SEGMENTS = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
-OFFER_KINDS = ("multiplier", "bonus_points", "cashback", "informational")
 
 
 @dataclass(frozen=True, slots=True)

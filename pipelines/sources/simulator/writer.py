@@ -49,7 +49,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from loyalty_core import FraudLimits
+from loyalty_core import CHANNELS, FraudLimits
 from pipelines.sources.simulator.arrow import ROW_GROUP_ROWS, id_array, write_parquet
 from pipelines.sources.simulator.campaigns import DecisionLog, offer_truth, run_campaigns
 from pipelines.sources.simulator.config import Array, Calendar, SimConfig, check_config, make_calendar
@@ -78,7 +78,7 @@ from pipelines.sources.simulator.truth import (
     truth_customers_table,
     truth_decisions_table,
 )
-from pipelines.sources.simulator.world import CATALOGUE, CHANNELS, MADE_AT_SECONDS, Campaign
+from pipelines.sources.simulator.world import CATALOGUE, MADE_AT_SECONDS, Campaign
 
 Progress = Callable[[str, int, int | None], None]
 

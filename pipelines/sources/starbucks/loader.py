@@ -9,25 +9,21 @@ from collections.abc import Sequence
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from loyalty_core import (
     ConfigurationError,
-    Customer,
     Entry,
-    OfferEvent,
     Rules,
-    chunks,
-    dialect_insert,
+    import_offer_events,
     in_transaction,
-    upsert,
-    upsert_offer,
     utcnow,
 )
+from pipelines.sources import loading
 from pipelines.sources.ingest import RowProblem, ingest_frame
 from pipelines.sources.starbucks.reader import read_starbucks
 from pipelines.sources.starbucks.records import (
@@ -35,24 +31,9 @@ from pipelines.sources.starbucks.records import (
     CURRENCY,
     EPOCH,
     EVENT_CHUNK,
-    ROWS_PER_STATEMENT,
     Progress,
 )
 from pipelines.sources.starbucks.report import StarbucksReport
-
-CUSTOMERS = cast(Table, Customer.__table__)
-EVENTS_TABLE = cast(Table, OfferEvent.__table__)
-CUSTOMER_FIELDS = (
-    "source",
-    "joined_on",
-    "birth_year",
-    "gender",
-    "region",
-    "income",
-    "income_band",
-    "channel",
-    "attributes",
-)
 
 
 def load_offers(
@@ -66,7 +47,7 @@ def load_offers(
     the offer asks for (a proxy for the margin it brings; Starbucks publishes no margin). The USD figures
     stay in ``attributes``.
     """
-    kinds: Counter[str] = Counter()
+    converted: list[dict[str, Any]] = []
     for source in specs:
         spec = dict(source)
         attrs = spec["attributes"]
@@ -74,42 +55,14 @@ def load_offers(
         spec["value"] = rules.in_home_currency(Decimal(str(attrs["difficulty"])), CURRENCY)
         if spec.get("threshold") is not None:
             spec["threshold"] = rules.in_home_currency(Decimal(str(spec["threshold"])), CURRENCY)
-        offer = upsert_offer(session, spec, now=now, rules=rules)
-        offer.attributes = spec["attributes"]
-        kinds[offer.kind] += 1
-    session.flush()
-    return kinds
+        converted.append(spec)
+    offers = loading.load_offers(session, converted, rules=rules, now=now)
+    return Counter(offer.kind for offer in offers.values())
 
 
-def load_customers(
-    session: Session, rows: Sequence[dict[str, Any]], *, now: dt.datetime
-) -> tuple[int, int, int]:
-    """Upsert customers, touching only new or changed rows: (new, updated, unchanged)."""
-    new = updated = 0
-    write: list[dict[str, Any]] = []
-    existing = {
-        r.id: r
-        for part in chunks([r["id"] for r in rows], ROWS_PER_STATEMENT)
-        for r in session.execute(select(CUSTOMERS).where(CUSTOMERS.c.id.in_(part)))
-    }
-    for row in rows:
-        old = existing.get(row["id"])
-        if old is not None and all(getattr(old, c) == row[c] for c in CUSTOMER_FIELDS):
-            continue
-        if old is None:
-            new += 1
-        else:
-            updated += 1
-        write.append({**row, "updated_at": now})
-    statement = upsert(session, Customer, ["id"], [*CUSTOMER_FIELDS, "updated_at"])
-    for part in chunks(write, ROWS_PER_STATEMENT):
-        session.execute(statement, list(part))
-    return new, updated, len(rows) - new - updated
-
-
-def insert_offer_events(session: Session, frame: pd.DataFrame) -> Counter[str]:
-    """Insert events whose ``ext_id`` is new (``ON CONFLICT DO NOTHING``); returns the new ones by event."""
-    rows = [
+def offer_event_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The transcript's offer events as rows of ``loyalty_core.import_offer_events``."""
+    return [
         {
             "ext_id": ext_id,
             "customer_id": customer_id,
@@ -130,17 +83,6 @@ def insert_offer_events(session: Session, frame: pd.DataFrame) -> Counter[str]:
             strict=True,
         )
     ]
-    inserted: Counter[str] = Counter()
-    if not rows:
-        return inserted
-    statement = (
-        dialect_insert(session, EVENTS_TABLE)
-        .on_conflict_do_nothing(index_elements=["ext_id"])
-        .returning(EVENTS_TABLE.c.event)
-    )
-    for part in chunks(rows, ROWS_PER_STATEMENT):
-        inserted.update(session.execute(statement, list(part)).scalars())
-    return inserted
 
 
 def _held_in_ledger(
@@ -202,16 +144,17 @@ def import_starbucks(
     customers = data.customers
     for start in range(0, len(customers), EVENT_CHUNK):
         part = customers[start : start + EVENT_CHUNK]
-        new, updated, same = in_transaction(engine, partial(load_customers, rows=part, now=now))
-        report.customers_new += new
-        report.customers_updated += updated
-        report.customers_unchanged += same
+        counts = in_transaction(engine, partial(loading.load_customers, rows=part, now=now))
+        report.customers_new += counts.new
+        report.customers_updated += counts.updated
+        report.customers_unchanged += counts.unchanged
         tell("customers", len(part), len(customers))
 
     events = data.transcript.offer_events
     for start in range(0, len(events), EVENT_CHUNK):
         chunk = events.iloc[start : start + EVENT_CHUNK]
-        report.offer_events_new += in_transaction(engine, partial(insert_offer_events, frame=chunk))
+        rows = offer_event_rows(chunk)
+        report.offer_events_new += in_transaction(engine, partial(import_offer_events, rows=rows))
         tell("offer events", len(chunk), len(events))
     read_events = Counter(events["event"].tolist())
     report.offer_events_present = Counter(

@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+from loyalty_core import GENDERS
 from pipelines.sources.ingest import RowProblem
 
 EPOCH = dt.datetime(2018, 7, 27, tzinfo=dt.UTC)
@@ -20,7 +21,6 @@ ACTOR = "import:starbucks"
 UNKNOWN_AGE = 118
 MAX_AGE = 117
 MAX_HOURS = 24 * 366 * 10  # a "time" beyond ten years after the epoch is a broken row, not a late event
-GENDERS = ("F", "M", "O")
 OFFER_TYPES = ("bogo", "discount", "informational")
 # Source event -> our funnel event ("transaction" goes to the ledger instead).
 EVENTS = {
@@ -38,7 +38,6 @@ INCOME_BANDS: tuple[tuple[Decimal, str], ...] = (
 TOP_BAND = "high"
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CENT = Decimal("0.01")
-ROWS_PER_STATEMENT = 2000
 EVENT_CHUNK = 5000
 
 
