@@ -269,10 +269,6 @@ def feature_version(catalogue: tuple[Feature, ...]) -> str:
     return "f-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def dtypes(catalogue: tuple[Feature, ...]) -> dict[str, str]:
-    return {f.name: f.dtype for f in catalogue}
-
-
 def render_markdown(catalogue: tuple[Feature, ...]) -> str:
     """``docs/features.md``: the conventions, then the catalogue as a Markdown table."""
     lines = [
