@@ -1,12 +1,11 @@
 """Point-in-time customer features: hand-computed values on a tiny real ledger, the point-in-time property,
-partition independence, and the catalogue (columns, types, docs)."""
+partition independence, and columns and types as the catalogue declares."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,19 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
-from typer.testing import CliRunner
 
 from loyalty_core import InvalidInput
-from pipelines.features import CATALOGUE, FEATURE_NAMES, KEYS, REGIONS, catalogue_markdown
+from pipelines.features import CATALOGUE, FEATURE_NAMES, KEYS, REGIONS
 from pipelines.features.compute import compute_features
 from pipelines.features.cutoff import known_customers, to_cutoff
 from pipelines.features.extract import extract
-from pipelines.features.frames import LedgerFrames, pack, split_by_customer, unpack
-from pipelines.features.pandas_engine import pandas_features
-from serving import cli_app as app
+from pipelines.features.frames import LedgerFrames, pack, unpack
 from tests.pipelines.conftest import CUTOFF, RULES, random_frames
-
-DOCS = Path(__file__).resolve().parents[3] / "docs" / "features.md"
 
 
 def _row(frame: pd.DataFrame, customer: str) -> dict[str, Any]:
@@ -363,30 +357,3 @@ def test_bad_inputs_name_what_is_wrong() -> None:
                 }
             )
         )
-
-
-def test_docs_list_the_current_catalogue() -> None:
-    assert DOCS.read_text() == catalogue_markdown(), (
-        "docs/features.md is stale: run `loyalty features --list --markdown > docs/features.md`"
-    )
-
-
-def test_features_list_prints_the_catalogue() -> None:
-    result = CliRunner().invoke(app, ["features", "--list"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    for name in ("txn_count_7d", "points_expiring_90d", "offers_completed_cashback", "tier"):
-        assert name in result.output
-    markdown = CliRunner().invoke(app, ["features", "--list", "--markdown"])
-    assert markdown.output == catalogue_markdown()
-
-
-def test_the_pandas_engine_in_small_partitions_gives_the_same_frame() -> None:
-    frames = random_frames(8)
-    whole = compute_features(frames, "2025-10-01")
-    parts = list(split_by_customer(frames, 400))
-    assert len(parts) > 3
-    assert sum(p.rows for p in parts) == frames.rows
-    pd.testing.assert_frame_equal(
-        pandas_features(frames, "2025-10-01", partition_rows=400), whole, check_exact=True
-    )
-    assert next(split_by_customer(frames, 10**9)) is frames
