@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from pipelines import features
 from pipelines.features import (
     CATEGORIES,
     CHANNELS,
@@ -18,6 +17,8 @@ from pipelines.features import (
     OnlineFeatures,
     catalogue_markdown,
     compute_features,
+    current_catalogue,
+    current_feature_version,
     extract,
     feature_matrix,
     feature_version,
@@ -69,8 +70,10 @@ from pipelines.sources import (
 def __getattr__(name: str) -> Any:
     """``CATALOGUE`` and ``FEATURE_VERSION``: those of the rules in force, computed when asked (see
     ``pipelines.features``)."""
-    if name in ("CATALOGUE", "FEATURE_VERSION"):
-        return getattr(features, name)
+    if name == "CATALOGUE":
+        return current_catalogue()
+    if name == "FEATURE_VERSION":
+        return current_feature_version()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -105,6 +108,8 @@ __all__ = [
     "churn_labels",
     "churn_truth",
     "compute_features",
+    "current_catalogue",
+    "current_feature_version",
     "data_end",
     "extract",
     "feature_matrix",
