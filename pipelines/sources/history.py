@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.orm import Session
 
+import pipelines.sources.loading as loading
 from loyalty_core import (
     Activation,
     InvalidInput,
@@ -47,7 +48,6 @@ from loyalty_core import (
     in_transaction,
     utcnow,
 )
-from pipelines.sources import loading
 from pipelines.sources.ingest import IngestReport, ingest_frame
 from pipelines.sources.loading import frame_rows, utc_datetime
 

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+import pipelines.sources.loading as loading
 from loyalty_core import (
     ConfigurationError,
     Entry,
@@ -23,7 +24,6 @@ from loyalty_core import (
     in_transaction,
     utcnow,
 )
-from pipelines.sources import loading
 from pipelines.sources.ingest import RowProblem, ingest_frame
 from pipelines.sources.starbucks.reader import read_starbucks
 from pipelines.sources.starbucks.records import (
