@@ -29,7 +29,14 @@ from loyalty_core.bounds import (
     parse_decimal,
     text_problem,
 )
-from loyalty_core.config import DEFAULT_RULES, DEFAULT_VAR, REPO_ROOT, Settings, get_settings
+from loyalty_core.config import (
+    DEFAULT_JOB_PARAMS,
+    DEFAULT_RULES,
+    DEFAULT_VAR,
+    REPO_ROOT,
+    Settings,
+    get_settings,
+)
 from loyalty_core.db import HIDE_PARAMETERS, alembic_config, make_engine, migrate, normalize_url
 from loyalty_core.decisions import (
     SHADOW_PREFIX,
@@ -52,6 +59,15 @@ from loyalty_core.errors import (
     Unavailable,
 )
 from loyalty_core.expiry import check_not_after_now, run_expiry
+from loyalty_core.importing import (
+    CUSTOMER_FIELDS,
+    CustomerCounts,
+    import_activations,
+    import_customers,
+    import_decisions,
+    import_offer_events,
+    import_offers,
+)
 from loyalty_core.journal import (
     chunks,
     dialect_insert,
@@ -62,10 +78,9 @@ from loyalty_core.journal import (
     utcnow,
 )
 from loyalty_core.ledger import Outcome, PostingResult, TransactionIn, post_transaction, post_transactions
-from loyalty_core.offers import OFFER_KINDS, activate_offer, list_offers, upsert_offer
+from loyalty_core.offers import activate_offer, list_offers, upsert_offer
 from loyalty_core.reversals import reverse, review_held
 from loyalty_core.rules import (
-    TXN_TYPES,
     FraudLimits,
     OfferEffect,
     Rules,
@@ -98,21 +113,39 @@ from loyalty_core.spending import (
     void_timed_out_holds,
 )
 from loyalty_core.statements import balance_as_of, check_invariants, customer_tier, customer_view
+from loyalty_core.vocabulary import (
+    CATEGORIES,
+    CHANNELS,
+    GENDERS,
+    INCOME_BANDS,
+    OFFER_EVENT_NAMES,
+    OFFER_FUNNEL,
+    OFFER_KINDS,
+    OTHER,
+    REGIONS,
+    TXN_TYPES,
+)
 
 __all__ = [
     "AMOUNT_PATTERN",
     "AMOUNT_PLACES",
     "BONUS_POINTS_MAX",
+    "CATEGORIES",
     "CATEGORY_LEN",
+    "CHANNELS",
     "CHANNEL_LEN",
     "CURRENCY_LEN",
+    "CUSTOMER_FIELDS",
     "CUSTOMER_ID_LEN",
     "DECISION_ID_LEN",
+    "DEFAULT_JOB_PARAMS",
     "DEFAULT_RULES",
     "DEFAULT_VAR",
     "DURATION_DAYS_MAX",
     "EXT_ID_LEN",
+    "GENDERS",
     "HIDE_PARAMETERS",
+    "INCOME_BANDS",
     "LABEL_LEN",
     "MAX_AMOUNT",
     "MAX_POINTS",
@@ -120,9 +153,13 @@ __all__ = [
     "MULTIPLIER_PATTERN",
     "MULTIPLIER_PLACES",
     "NO_CONTROL_PATTERN",
+    "OFFER_EVENT_NAMES",
+    "OFFER_FUNNEL",
     "OFFER_ID_LEN",
     "OFFER_KINDS",
     "OFFER_NAME_LEN",
+    "OTHER",
+    "REGIONS",
     "REPO_ROOT",
     "SHADOW_PREFIX",
     "TIER_LEN",
@@ -131,6 +168,7 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "Customer",
+    "CustomerCounts",
     "Decision",
     "Entry",
     "Forbidden",
@@ -174,6 +212,11 @@ __all__ = [
     "fraud_reason_for_earning",
     "get_settings",
     "id_problem",
+    "import_activations",
+    "import_customers",
+    "import_decisions",
+    "import_offer_events",
+    "import_offers",
     "in_transaction",
     "list_offers",
     "load_rules",

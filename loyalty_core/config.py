@@ -5,16 +5,18 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = Path(__file__).resolve().parent / "default_rules.toml"
 DEFAULT_VAR = REPO_ROOT / "var"
+DEFAULT_JOB_PARAMS = REPO_ROOT / "models" / "jobs" / "parameters.toml"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="ignore")
+    # populate_by_name: a field with an alias (mlflow_tracking_uri) can still be given by its name in code.
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", extra="ignore", populate_by_name=True)
 
     database_url: str = Field(
         default=f"sqlite:///{DEFAULT_VAR / 'loyalty.db'}",
@@ -96,6 +98,22 @@ class Settings(BaseSettings):
         default="thompson",
         description="Challenger run beside the champion on live rankings, logged but never served: "
         "'thompson', 'thompson:beta', 'greedy', 'epsilon_greedy:<share>', or 'none'.",
+    )
+    spark_master: str | None = Field(
+        default=None,
+        description="Spark master URL for the Spark feature engine (spark://host:7077, yarn...); "
+        "unset runs Spark locally on every core.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        # MLflow's own variable, unprefixed: the MLflow CLI and UI read the same one.
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI"),
+        description="MLflow tracking store (a server or a database URL); unset uses the repository's "
+        "local store under mlflow/.",
+    )
+    job_params: Path = Field(
+        default=DEFAULT_JOB_PARAMS,
+        description="The TOML file of the training and scoring jobs' parameters; each run logs the values.",
     )
 
 

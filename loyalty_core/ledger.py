@@ -41,7 +41,6 @@ from loyalty_core.journal import (
     write_entries,
 )
 from loyalty_core.rules import (
-    TXN_TYPES,
     OfferEffect,
     Rules,
     add_spend,
@@ -52,6 +51,7 @@ from loyalty_core.rules import (
     rolling_spend,
 )
 from loyalty_core.schema import Activation, Offer, RuleUsage
+from loyalty_core.vocabulary import TXN_TYPES
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from loyalty_core.rules import (
 )
 from loyalty_core.schema import Activation, Member, Offer
 from loyalty_core.statements import activation_view, customer_tier
+from loyalty_core.vocabulary import OFFER_KINDS
 
-OFFER_KINDS = ("multiplier", "bonus_points", "cashback", "informational")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 

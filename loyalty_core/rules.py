@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from loyalty_core.errors import ConfigurationError
+from loyalty_core.vocabulary import TXN_TYPES
 
-TXN_TYPES = ("purchase", "bill_payment", "transfer")
 REWARDS = ("cashback", "discount", "gift", "charity")
 CAP_PERIODS = ("day", "month", "year")
 

@@ -325,6 +325,4 @@ class OnlineFeature(Base):
     written_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
-OFFER_EVENTS = ("sent", "viewed", "activated", "completed", "shown", "accepted")
-
 metadata = Base.metadata

@@ -1,56 +1,81 @@
 """Data in (sources), and point-in-time features and labels over the ledger."""
 
-from pipelines.catalogue import (
-    CATALOGUE,
+from typing import Any
+
+from pipelines.features import (
     CATEGORIES,
     CHANNELS,
+    DEFAULT_DIR,
     FEATURE_NAMES,
-    FEATURE_VERSION,
     GENDERS,
     INCOME_BANDS,
+    ONLINE,
     REGIONS,
+    STEPS,
+    FeatureConfig,
+    LedgerFrames,
+    OnlineFeatures,
     catalogue_markdown,
+    compute_features,
+    current_catalogue,
+    current_feature_version,
+    extract,
+    feature_matrix,
     feature_version,
+    pandas_features,
+    parse_as_of_date,
+    read_snapshot,
+    refresh_online,
+    run_feature_job,
+    snapshot_dates,
+    to_cutoff,
 )
-from pipelines.extract import extract
-from pipelines.feature_job import STEPS, parse_as_of_date, run_feature_job
-from pipelines.features import FeatureConfig, compute_features, to_cutoff
-from pipelines.frames import LedgerFrames
-from pipelines.hillstrom import OUTCOMES, read_hillstrom, uplift_frame
-from pipelines.history import ingest_history
-from pipelines.ingest import IngestReport, ingest_frame, read_transactions
 from pipelines.labels import (
     CHURN_ACTIVITY,
     CHURN_HORIZON_DAYS,
     churn_label_counts,
     churn_labels,
     data_end,
+    has_control,
     offer_response_labels,
+    read_decisions,
     training_set,
+    uplift_labels,
 )
-from pipelines.pandas_engine import pandas_features
-from pipelines.sim_model import SimConfig
-from pipelines.simulator import (
+from pipelines.sources import (
     DEFAULT_START,
+    EPOCH,
+    OUTCOMES,
+    IngestReport,
+    PathIngestReport,
+    SimConfig,
     check_config,
+    check_directory,
     check_output,
     churn_truth,
+    import_starbucks,
+    ingest_frame,
+    ingest_history,
+    ingest_path,
     output_root,
+    read_hillstrom,
+    read_transactions,
     simulate,
     today_utc,
     truth_file,
+    uplift_frame,
 )
-from pipelines.snapshots import (
-    DEFAULT_DIR,
-    ONLINE,
-    OnlineFeatures,
-    feature_matrix,
-    read_snapshot,
-    refresh_online,
-    snapshot_dates,
-)
-from pipelines.starbucks import EPOCH, check_directory, import_starbucks
-from pipelines.uplift_labels import has_control, read_decisions, uplift_labels
+
+
+def __getattr__(name: str) -> Any:
+    """``CATALOGUE`` and ``FEATURE_VERSION``: those of the rules in force, computed when asked (see
+    ``pipelines.features``)."""
+    if name == "CATALOGUE":
+        return current_catalogue()
+    if name == "FEATURE_VERSION":
+        return current_feature_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CATALOGUE",
@@ -73,6 +98,7 @@ __all__ = [
     "IngestReport",
     "LedgerFrames",
     "OnlineFeatures",
+    "PathIngestReport",
     "SimConfig",
     "catalogue_markdown",
     "check_config",
@@ -82,6 +108,8 @@ __all__ = [
     "churn_labels",
     "churn_truth",
     "compute_features",
+    "current_catalogue",
+    "current_feature_version",
     "data_end",
     "extract",
     "feature_matrix",
@@ -90,6 +118,7 @@ __all__ = [
     "import_starbucks",
     "ingest_frame",
     "ingest_history",
+    "ingest_path",
     "offer_response_labels",
     "output_root",
     "pandas_features",

@@ -2,7 +2,7 @@
 label, snapshot and Spark tests.
 
 The tiny ledger (cutoff ``CUTOFF`` = 2026-03-01, rules of the brief) is small enough to compute every
-feature by hand; the hand values live in test_features.py next to the assertions.
+feature by hand; the hand values live in features/test_compute.py next to the assertions.
 
 - alice: joined 2025-01-15; five transactions before the cutoff (one earns a bonus offer's 100 points), a
   survey, a redemption of 20 points, two offers sent, viewed and activated (one completed); after the cutoff
@@ -40,7 +40,7 @@ from loyalty_core import (
     reverse,
     upsert_offer,
 )
-from pipelines.frames import LedgerFrames
+from pipelines.features.frames import LedgerFrames
 
 RULES = load_rules(DEFAULT_RULES)
 CUTOFF = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
