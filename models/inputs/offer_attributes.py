@@ -5,12 +5,16 @@ its ``offer_*`` columns (kind, multiplier, bonus points, threshold, duration, ca
 value, minimum tier), never through its id: a new offer whose attributes lie within what the model has seen
 is scored without retraining. ``offer_attributes`` turns the catalogue (the fields of
 ``loyalty_core.offers.upsert_offer``; the simulator's ``offers.parquet``) into those columns;
-``customer_offer_frame`` pairs every customer row with every offer for scoring.
+``customer_offer_frame`` pairs every customer row with every offer for scoring. ``catalogue_frame`` reads
+the catalogue from a frame (the simulator's ``offers.parquet``, ``offer_id`` or ``id``) or records
+(``loyalty_core.schema.Offer`` rows or dicts); ``offer_table`` adds the numbers and labels of the
+catalogue's free-form ``attributes`` as ``offer_attr_*`` columns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,11 +23,12 @@ import pandas as pd
 
 from loyalty_core import OFFER_KINDS, InvalidInput
 from loyalty_core import TXN_TYPES as rules_TXN_TYPES
-from models.frames import require_columns
+from models.inputs.frames import require_columns
 from pipelines import CATEGORIES as catalogue_CATEGORIES
 from pipelines import CHANNELS as catalogue_CHANNELS
 
 PREFIX = "offer_"
+ATTR_PREFIX = "offer_attr_"
 TIERS = {"base": 0, "silver": 1, "gold": 2}
 # An offer names real categories and channels; the feature catalogue's catch-all "other" is never one.
 CATEGORIES = tuple(c for c in catalogue_CATEGORIES if c != "other")
@@ -116,3 +121,93 @@ def customer_offer_frame(customers: pd.DataFrame, offers: pd.DataFrame) -> pd.Da
     if clash:
         raise InvalidInput(f"customer features and offer attributes share column(s) {clash}", column=clash[0])
     return customers.merge(offers, how="cross")
+
+
+CATALOGUE_FIELDS = (
+    "offer_id",
+    "kind",
+    "multiplier",
+    "bonus_points",
+    "threshold",
+    "categories",
+    "txn_types",
+    "channels",
+    "duration_days",
+    "cost",
+    "value",
+    "min_tier",
+    "active",
+    "attributes",
+)
+
+
+def catalogue_frame(catalogue: pd.DataFrame | Iterable[Any]) -> pd.DataFrame:
+    """The catalogue as a DataFrame with ``offer_id``: from a frame (``id`` renamed), ORM rows or dicts."""
+    if isinstance(catalogue, pd.DataFrame):
+        frame = catalogue
+        if "offer_id" not in frame.columns and "id" in frame.columns:
+            frame = frame.rename(columns={"id": "offer_id"})
+    else:
+        records = []
+        for rec in catalogue:
+            get = rec.get if isinstance(rec, Mapping) else (lambda k, d=None, r=rec: getattr(r, k, d))
+            row = {f: get(f) for f in CATALOGUE_FIELDS}
+            if row["offer_id"] is None:
+                row["offer_id"] = get("id")
+            records.append(row)
+        frame = pd.DataFrame.from_records(records, columns=list(CATALOGUE_FIELDS))
+    if "offer_id" not in frame.columns or "kind" not in frame.columns:
+        raise InvalidInput("the offers catalogue needs offer_id (or id) and kind", field="offer_id")
+    frame = frame.assign(offer_id=frame["offer_id"].astype(str)).reset_index(drop=True)
+    if frame["offer_id"].duplicated().any():
+        dup = frame["offer_id"][frame["offer_id"].duplicated()].iloc[0]
+        raise InvalidInput(f"the offers catalogue lists {dup!r} twice", field="offer_id")
+    return frame
+
+
+def _attribute_columns(attributes: Sequence[Any]) -> dict[str, list[float]]:
+    """The catalogue's free-form ``attributes`` as numbers: numeric values as they are, text and lists of
+    text as 0/1 indicators ``offer_attr_<key>_<value>`` (a new offer lacking a key: NaN / 0)."""
+    docs = [a if isinstance(a, Mapping) else {} for a in attributes]
+    numeric: dict[str, list[float]] = {}
+    labels: dict[str, set[str]] = {}
+    for doc in docs:
+        for key, value in doc.items():
+            if isinstance(value, bool):
+                labels.setdefault(str(key), set()).add(str(value).lower())
+            elif isinstance(value, int | float) and math.isfinite(float(value)):
+                numeric.setdefault(str(key), [])
+            elif isinstance(value, str):
+                labels.setdefault(str(key), set()).add(value)
+            elif isinstance(value, list | tuple):
+                labels.setdefault(str(key), set()).update(str(v) for v in value)
+    out: dict[str, list[float]] = {}
+    for key in sorted(numeric):
+        out[f"{ATTR_PREFIX}{key}"] = [
+            float(v) if isinstance((v := d.get(key)), int | float) and not isinstance(v, bool) else math.nan
+            for d in docs
+        ]
+    for key in sorted(labels):
+        for word in sorted(labels[key]):
+            out[f"{ATTR_PREFIX}{key}_{word}"] = [1.0 if word in _words(d.get(key)) else 0.0 for d in docs]
+    return out
+
+
+def _words(value: Any) -> set[str]:
+    if value is None:
+        return set()
+    if isinstance(value, bool):
+        return {str(value).lower()}
+    if isinstance(value, list | tuple):
+        return {str(v) for v in value}
+    return {str(value)}
+
+
+def offer_table(catalogue: pd.DataFrame | Iterable[Any]) -> pd.DataFrame:
+    """``offer_id``, ``kind`` and every numeric offer column (``offer_*``, ``offer_attr_*``) per offer."""
+    frame = catalogue_frame(catalogue)
+    attrs = offer_attributes(frame.drop(columns=["attributes"], errors="ignore"))
+    extra = _attribute_columns(frame["attributes"].tolist() if "attributes" in frame.columns else [])
+    table = pd.concat([attrs, pd.DataFrame(extra, index=attrs.index)], axis=1) if extra else attrs
+    table.insert(1, "kind", frame["kind"].astype(str).to_numpy())
+    return table
