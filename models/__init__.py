@@ -1,6 +1,5 @@
 """Estimators, model inputs, evaluation, the policy, the registry, and the training and scoring jobs."""
 
-from models.assemble import ChurnInputs, OfferInputs, catalogue_frame
 from models.batch_score import (
     MARGIN_RATE,
     MULTIPLIER_FILE,
@@ -11,20 +10,31 @@ from models.batch_score import (
 )
 from models.calibration import fit_calibrator
 from models.churn_job import CHURN_PARAMS, HORIZON_DAYS, churn_frame, classic_bgnbd_scores, train_churn
-from models.evaluation import METRICS, classification_metrics, plot_calibration, plot_gains
-from models.job_common import ResultWithMeta, ledger_span, read_catalogue, use_store
-from models.offer_job import offer_training_frame, train_offers
-from models.ope import (
+from models.estimators import TwoModelUplift, ipw_weights
+from models.evaluation import (
+    METRICS,
     Estimate,
     OfferLog,
     SEMethod,
+    auuc,
+    average_effect,
+    classification_metrics,
+    compare_with_production,
     doubly_robust,
     evaluate,
     expected_reward,
     ips,
     offer_log,
+    plot_calibration,
+    plot_gains,
+    qini_coefficient,
+    qini_curve,
     snips,
+    uplift_at,
 )
+from models.inputs import ChurnInputs, OfferInputs, catalogue_frame
+from models.job_common import ResultWithMeta, ledger_span, read_catalogue, use_store
+from models.offer_job import offer_training_frame, train_offers
 from models.policy import (
     GREEDY,
     Contact,
@@ -52,15 +62,6 @@ from models.scorer import CHAMPION, Champion, Scorer, aliased_version, load_cham
 from models.store import registry_client, resolve_tracking_uri
 from models.tracking import challenger_model, load_card, log_training
 from models.training import get_task, train
-from models.uplift import (
-    TwoModelUplift,
-    auuc,
-    average_effect,
-    ipw_weights,
-    qini_coefficient,
-    qini_curve,
-    uplift_at,
-)
 from models.uplift_job import (
     CHALLENGER,
     UPLIFT_MODEL,
@@ -69,7 +70,6 @@ from models.uplift_job import (
     promote_uplift,
     uplift_frame,
 )
-from models.verdict import compare_with_production
 
 __all__ = [
     "CHALLENGER",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from loyalty_core import InvalidInput
-from models.verdict import Method, compare_with_production
+from models.evaluation.verdict import Method, compare_with_production
 
 # three actions, logged uniformly at random; action 0 pays 10 with probability 0.6, action 1 with 0.5,
 # action 2 with 0.3: always-0 is worth 6 per decision, always-1 5, always-2 3

@@ -1,15 +1,17 @@
 """The launch verdict: is a candidate policy better than the one in production, on the same decision log?
 
-Both policies are evaluated off-policy (``models.ope``) on the same logged decisions, so their estimates share
-most of their noise: the rows where the two policies agree contribute the same term to both. Comparing two
-separate 95 % intervals (or a candidate's interval with the log's mean reward) ignores that, and calls a
-policy better when it is indistinguishable from production: the old notebook 05 rated even uniform random
-"worth a live test". The verdict instead takes the *difference* per row, so its interval is the paired one:
+Both policies are evaluated off-policy (``models.evaluation.ope``) on the same logged decisions, so their
+estimates share most of their noise: the rows where the two policies agree contribute the same term to
+both. Comparing two separate 95 % intervals (or a candidate's interval with the log's mean reward) ignores
+that, and calls a policy better when it is indistinguishable from production: the old notebook 05 rated
+even uniform random "worth a live test". The verdict instead takes the *difference* per row, so its
+interval is the paired one:
 
 - IPS and DR are means of per-row terms (``w r``, ``q_target + w (r - q_logged)``): the difference is the
   mean of the per-row differences, with standard error ``std(d) / sqrt(n)``;
 - SNIPS is a ratio: the difference's standard error is the delta method's, from each row's influence
-  ``w_i (r_i - V) / mean(w)`` for both policies (the same formula ``models.ope.snips`` uses for one);
+  ``w_i (r_i - V) / mean(w)`` for both policies (the same formula ``models.evaluation.ope.snips`` uses for
+  one);
 - or the Poisson bootstrap with one resampling shared by both policies (``se="bootstrap"``).
 
 Launch only when the whole interval of the difference is above ``min_gain`` (0: any gain) and both estimates
@@ -27,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from loyalty_core import InvalidInput
-from models.ope import Z95, SEMethod, effective_sample_size, importance_weights, policy_terms
+from models.evaluation.ope import Z95, SEMethod, effective_sample_size, importance_weights, policy_terms
 
 Method = Literal["ips", "snips", "dr"]
 Outcome = Literal["launch", "cannot tell", "worse", "too few decisions"]
@@ -126,7 +128,8 @@ def compare_with_production(
     rng: np.random.Generator | None = None,
 ) -> Verdict:
     """The verdict on ``candidate`` against ``production``, both ``(n, actions)`` probability matrices over
-    the same logged decisions (``models.ope.policy_terms``); ``method`` defaults to DR with ``q``, else SNIPS.
+    the same logged decisions (``models.evaluation.ope.policy_terms``); ``method`` defaults to DR with ``q``,
+    else SNIPS.
     """
     chosen: Method = method or ("dr" if q is not None else "snips")
     if chosen not in ("ips", "snips", "dr"):

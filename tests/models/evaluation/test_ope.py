@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from loyalty_core import InvalidInput
-from models.ope import (
+from models.evaluation.ope import (
     doubly_robust,
     effective_sample_size,
     evaluate,
