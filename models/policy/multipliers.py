@@ -59,6 +59,8 @@ class MultiplierAllocation:
 def multiplier_inputs(
     policy: MultiplierPolicy, churn: np.ndarray, value: np.ndarray, base_points: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+    """(RUB kept, extra points) of every customer at every level: validated once here so that the batch, the
+    online rule and the service's vectorised twin all price the levels the same way."""
     c = np.asarray(churn, dtype=np.float64)
     v = np.asarray(value, dtype=np.float64)
     b = np.asarray(base_points, dtype=np.float64)
