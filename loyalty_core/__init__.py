@@ -40,12 +40,16 @@ from loyalty_core.config import (
 from loyalty_core.db import HIDE_PARAMETERS, alembic_config, make_engine, migrate, normalize_url
 from loyalty_core.decisions import (
     SHADOW_PREFIX,
+    SHADOW_SUFFIX,
+    DecisionRecord,
     contacts_since,
     customer_facts,
     record_decisions,
     record_feedback,
     running_activations,
+    shadow_id,
     shadow_pairs,
+    shadow_policy,
     tiers_at,
 )
 from loyalty_core.errors import (
@@ -162,6 +166,7 @@ __all__ = [
     "REGIONS",
     "REPO_ROOT",
     "SHADOW_PREFIX",
+    "SHADOW_SUFFIX",
     "TIER_LEN",
     "TXN_TYPES",
     "Activation",
@@ -170,6 +175,7 @@ __all__ = [
     "Customer",
     "CustomerCounts",
     "Decision",
+    "DecisionRecord",
     "Entry",
     "Forbidden",
     "FraudLimits",
@@ -239,7 +245,9 @@ __all__ = [
     "run_expiry",
     "run_write",
     "running_activations",
+    "shadow_id",
     "shadow_pairs",
+    "shadow_policy",
     "text_problem",
     "tiers_at",
     "upsert",

@@ -260,6 +260,10 @@ class Decision(Base):
     Historical random campaigns are decisions too (``policy = "campaign:<id>"``; a control-group customer
     has ``offer_id`` NULL), so training, uplift and policy evaluation read one log. ``offers`` keeps the
     whole ranked slate with scores and probabilities; ``served`` is false for a shadow policy's choices.
+    A ranking also keeps its context, so other policies can be evaluated on it: ``k`` (the slate size asked
+    for), ``candidates`` (``{offer_id: [probability of being chosen, model score]}`` of every candidate,
+    shown or not) and, for a shadow's choice, ``shadow_of`` (the served decision it ranked beside).
+    ``model_versions`` holds only what produced the decision (model versions, ``probability_method``).
     """
 
     __tablename__ = "decisions"
@@ -278,6 +282,9 @@ class Decision(Base):
     channel: Mapped[str | None] = mapped_column(String(16))
     offers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     model_versions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    k: Mapped[int | None] = mapped_column(Integer)
+    candidates: Mapped[dict[str, list[float]] | None] = mapped_column(JSON)
+    shadow_of: Mapped[str | None] = mapped_column(String(64))
 
 
 class OfferEvent(Base):

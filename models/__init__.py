@@ -1,5 +1,6 @@
 """Estimators, model inputs, evaluation, the policy, the registry, and the training and scoring jobs."""
 
+from loyalty_core import DecisionRecord  # old export, kept until importers use loyalty_core's
 from models.batch_score import (
     MARGIN_RATE,
     MULTIPLIER_FILE,
@@ -39,7 +40,6 @@ from models.policy import (
     GREEDY,
     Contact,
     CustomerState,
-    DecisionRecord,
     EpsilonGreedy,
     Exploration,
     FrequencyCaps,
@@ -47,17 +47,19 @@ from models.policy import (
     OfferCatalog,
     Ranking,
     ThompsonSampling,
-    _hull_steps,
-    _multiplier_inputs,
     allocate_campaign,
     allocate_multipliers,
     contact_counts,
     eligibility_matrix,
     expected_value,
+    hull_steps,
     multiplier_for,
+    multiplier_inputs,
     rank_for_customer,
     rank_offers,
 )
+from models.policy import hull_steps as _hull_steps  # old name, kept until serving uses the public one
+from models.policy import multiplier_inputs as _multiplier_inputs  # likewise
 from models.scorer import CHAMPION, Champion, Scorer, aliased_version, load_champion
 from models.store import registry_client, resolve_tracking_uri
 from models.tracking import challenger_model, load_card, log_training
@@ -124,6 +126,7 @@ __all__ = [
     "expected_value",
     "fit_calibrator",
     "get_task",
+    "hull_steps",
     "ips",
     "ipw_weights",
     "ledger_span",
@@ -132,6 +135,7 @@ __all__ = [
     "load_uplift",
     "log_training",
     "multiplier_for",
+    "multiplier_inputs",
     "offer_log",
     "offer_training_frame",
     "plot_calibration",

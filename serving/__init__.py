@@ -2,7 +2,7 @@
 
 from serving.app import create_app
 from serving.cli import app as cli_app
-from serving.decision_log import DecisionWriter
+from serving.runtime.decision_writer import DecisionWriter
 
 __all__ = [
     "DecisionWriter",

@@ -104,13 +104,13 @@ def test_a_ranking_is_logged_with_its_probabilities_beside_the_shadow_choice(
     assert [o["offer_id"] for o in served.offers or []] == [o["offer_id"] for o in answer["offers"]]
     versions = served.model_versions or {}
     assert versions["offers"] == answer["model_versions"]["offers"]
-    assert versions["k"] == 2
+    assert served.k == 2
     # every candidate's probability is kept, shown or not: a slate of 2 has probabilities summing to 2
-    assert sum(p for p, _ in versions["candidates"].values()) == pytest.approx(2.0, abs=1e-5)
+    assert sum(p for p, _ in (served.candidates or {}).values()) == pytest.approx(2.0, abs=1e-5)
     shadow = decision(world_db, answer["decision_id"] + ".shadow")
     assert (shadow.served, shadow.policy) == (False, "shadow:thompson:gaussian")
-    assert (shadow.model_versions or {})["shadow_of"] == answer["decision_id"]
-    assert set((shadow.model_versions or {})["candidates"]) == set(versions["candidates"])
+    assert shadow.shadow_of == answer["decision_id"]
+    assert set(shadow.candidates or {}) == set(served.candidates or {})
 
 
 def test_feedback_and_activations_join_back_to_the_decision(
@@ -155,7 +155,7 @@ def test_greedy_takes_the_best_eligible_offer_for_certain(
     answer = rank(greedy, auth, customer, channel="branch")
     assert answer["policy"] == "greedy"
     served = decision(world_db, answer["decision_id"])
-    candidates = (served.model_versions or {})["candidates"]
+    candidates = served.candidates or {}
     # channel "branch": offers limited to other channels are no candidates, nor informational ones (EV 0)
     assert set(candidates) <= {
         "MULT2_GROCERIES",
@@ -192,7 +192,7 @@ def test_running_activations_tiers_and_new_offers_shape_the_candidates(
         put = greedy.put(f"/v1/offers/{oid}", json={**spec, "min_tier": tier}, headers=auth["admin"])
         assert put.status_code == 200, put.text
     answer = rank(greedy, auth, customer)
-    candidates = (decision(world_db, answer["decision_id"]).model_versions or {})["candidates"]
+    candidates = decision(world_db, answer["decision_id"]).candidates or {}
     worth = {o for (_, o), v in ev.items() if v > 0}
     # the running offer and the gold one are out; the new offer is scored from its attributes (no retraining)
     assert set(candidates) == (worth - {best}) | {"FRESH_COPY"}

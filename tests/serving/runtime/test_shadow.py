@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.shadow import ranking_context, shadow_id, shadow_report
+from loyalty_core import shadow_id
+from serving.runtime import shadow_report
 
 T0 = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
 OFFERS = pd.DataFrame({"id": ["a", "b"], "value": [100.0, 50.0], "cost": [20.0, 10.0]})
@@ -42,7 +43,10 @@ def pair(
         "offer_id": shadow_offer,
         "probability": 1.0,
         "offers": [],
-        "model_versions": ranking_context(1, {o: q for o, (q, _) in cands.items()}, scores, shadow_of=did),
+        "model_versions": {},
+        "k": 1,
+        "candidates": {o: [q, s] for o, (q, s) in cands.items()},
+        "shadow_of": did,
     }
     return shadow, served
 
@@ -88,7 +92,7 @@ def test_agreement_and_estimates_match_a_hand_computation() -> None:
 
 def test_slates_of_several_offers_are_counted_but_not_estimated() -> None:
     shadow, served = pair(1, "a", 0.9, "a", {"a": (0.9, 0.5), "b": (0.9, 0.2)})
-    shadow["model_versions"]["k"] = 2
+    shadow["k"] = 2
     report = shadow_report([shadow], [served], [], OFFERS, champion="c", challenger="t")
     assert (report["decisions"], report["agreement_rate"], report["estimates"]) == (1, 1.0, {})
     assert "several offers" in report["note"]

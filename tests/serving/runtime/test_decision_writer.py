@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from loyalty_core import Decision, InvalidInput, Unavailable
-from serving.decision_log import DecisionWriter
+from serving.runtime import DecisionWriter
 
 T0 = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
 

@@ -1,10 +1,10 @@
 """Group commit for the decision log: a ranking answers only once its decision is durable, at a batch's cost.
 
-Every ``POST /v1/offers/rank`` writes one or two ``decisions`` rows (the served one and, in shadow mode, the
-challenger's). A transaction per request would make a commit the price of every ranking; instead requests
-queue their rows and wait while one task per process writes whatever has queued in one transaction on a
-dedicated thread (as ``serving.batcher`` does for postings). Under load batches grow by themselves; a lone
-request waits for nobody.
+Every ``POST /v1/offers/rank`` writes one or two decision records (``loyalty_core.DecisionRecord``: the
+served one and, in shadow mode, the challenger's). A transaction per request would make a commit the price
+of every ranking; instead requests queue their records and wait while one task per process writes whatever
+has queued in one transaction on a dedicated thread (as the posting batcher does for postings). Under load
+batches grow by themselves; a lone request waits for nobody.
 
 Waiting for the commit (rather than answering first and writing later) is deliberate: a client may send
 feedback or activate the offer with the returned ``decision_id`` at once, possibly to another worker, and
@@ -14,23 +14,20 @@ that call must find the decision. ``benchmarks/serving.py`` measures what the wa
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
 
-from loyalty_core import in_transaction, record_decisions
+from loyalty_core import DecisionRecord, in_transaction, record_decisions
 from serving import metrics
 from serving.microbatch import MicroBatcher
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class _Item:
-    rows: Sequence[dict[str, Any]]
+    rows: Sequence[DecisionRecord | Mapping[str, Any]]
     future: asyncio.Future[None]
 
 
@@ -44,8 +41,8 @@ class DecisionWriter(MicroBatcher[_Item]):
         self.capacity = max_rows
         super().__init__(threads=1)
 
-    async def write(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Queue ``rows`` (``decisions`` rows) and return once they are committed."""
+    async def write(self, rows: Sequence[DecisionRecord | Mapping[str, Any]]) -> None:
+        """Queue ``rows`` (records, or rows in the table's shape) and return once they are committed."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._put(_Item(rows, future))
         await future

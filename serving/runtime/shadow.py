@@ -1,10 +1,10 @@
 """Shadow mode: a challenger policy ranks beside the champion on live requests; only the champion is served.
 
-Both rankings are logged (``decisions``: the champion's with ``served = true``, the challenger's with
-``served = false``, policy ``shadow:<name>``, id ``<champion id>.shadow`` and ``model_versions["shadow_of"]``
-naming the champion's). Each row also keeps the ranking's context: ``k`` and ``candidates``, every candidate
-offer's ``[probability of being chosen, model score]``, shown or not. That is what lets the challenger be
-judged before anyone promotes it:
+Both rankings are logged (``loyalty_core.DecisionRecord`` and its ``shadow``: the champion's with
+``served = true``, the challenger's with ``served = false``, policy ``shadow:<name>``, id
+``<champion id>.shadow`` and ``shadow_of`` naming the champion's). Each row also keeps the ranking's context:
+``k`` and ``candidates``, every candidate offer's ``[probability of being chosen, model score]``, shown or
+not. That is what lets the challenger be judged before anyone promotes it:
 
 - agreement: how often both chose the same first offer (or both chose none);
 - off-policy value (``models.ope``): the reward is the champion's first offer's completion x (value - cost)
@@ -29,25 +29,6 @@ import pandas as pd
 
 from loyalty_core import InvalidInput
 from models import Estimate, doubly_robust, ips, offer_log, snips
-
-SHADOW_SUFFIX = ".shadow"
-
-
-def shadow_id(decision_id: str) -> str:
-    return f"{decision_id}{SHADOW_SUFFIX}"
-
-
-def ranking_context(
-    k: int, candidates: Mapping[str, float], scores: Mapping[str, float], shadow_of: str | None = None
-) -> dict[str, Any]:
-    """What a decision row keeps beside its model versions so that other policies can be evaluated on it."""
-    out: dict[str, Any] = {
-        "k": k,
-        "candidates": {oid: [round(p, 6), round(scores[oid], 6)] for oid, p in candidates.items()},
-    }
-    if shadow_of is not None:
-        out["shadow_of"] = shadow_of
-    return out
 
 
 def _estimate(e: Estimate) -> dict[str, Any]:
@@ -79,8 +60,7 @@ def shadow_report(
     by_id = {str(r["id"]): r for r in served}
     pairs = []
     for s in shadows:
-        ctx = s.get("model_versions") or {}
-        twin = by_id.get(str(ctx.get("shadow_of")))
+        twin = by_id.get(str(s.get("shadow_of")))
         if twin is not None:
             pairs.append((s, twin))
     report: dict[str, Any] = {
@@ -103,7 +83,7 @@ def shadow_report(
     single = [
         (s, c)
         for s, c in pairs
-        if int((s.get("model_versions") or {}).get("k", 1)) == 1
+        if (1 if s.get("k") is None else int(s["k"])) == 1
         and (c["offer_id"] is None or c["offer_id"] in known)
     ]
     left_out = len(pairs) - len(single)
@@ -133,7 +113,7 @@ def shadow_report(
     q_logged = np.zeros(len(single))
     q_target = np.zeros(len(single))
     for i, (s, c) in enumerate(single):
-        cands: dict[str, list[float]] = (s.get("model_versions") or {}).get("candidates") or {}
+        cands: dict[str, list[float]] = s.get("candidates") or {}
         action = c["offer_id"]
         if action is None:
             target[i] = 0.0 if cands else 1.0
