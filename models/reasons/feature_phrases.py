@@ -3,7 +3,7 @@
 feature -> (phrase when the customer's value is above the reference, phrase when below). The reference is the
 training median, so every phrase compares the customer with most customers (or with their own past): it is
 true for anyone on that side of the median, whatever the score, and never claims more ("has already left")
-than the value says. Names are those of pipelines/catalogue.py (docs/features.md); the per-category,
+than the value says. Names are those of pipelines/features/catalogue.py (docs/features.md); the per-category,
 per-channel and per-kind ones are built from ``models.reasons.words`` in ``models.reasons.phrases``.
 """
 
