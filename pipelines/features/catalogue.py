@@ -274,7 +274,8 @@ def render_markdown(catalogue: tuple[Feature, ...]) -> str:
     lines = [
         "# Feature catalogue",
         "",
-        "Generated from `pipelines/features/catalogue.py` by `loyalty features --list --markdown > docs/features.md`;",
+        "Generated from `pipelines/features/catalogue.py` by "
+        "`loyalty features --list --markdown > docs/features.md`;",
         "a test fails when this file and the catalogue differ. Built by `loyalty features --as-of DATE`",
         "(`pipelines.features.compute_features`).",
         "",
