@@ -1,19 +1,34 @@
 """Estimators, model inputs, evaluation, the policy, the registry, and the training and scoring jobs."""
 
+from collections.abc import Callable
+from typing import Any
+
 from models.assemble import ChurnInputs, OfferInputs, catalogue_frame
-from models.batch_score import (
-    MARGIN_RATE,
+from models.estimators import fit_calibrator, get_task, train
+from models.evaluation import METRICS, classification_metrics, plot_calibration, plot_gains
+from models.jobs import (
     MULTIPLIER_FILE,
+    ChurnRequest,
+    JobParams,
+    OfferRequest,
+    Registration,
+    ResultWithMeta,
+    ScoreRequest,
     ScoringModels,
+    churn_frame,
+    classic_bgnbd_scores,
     customer_value,
+    job_params_in_use,
+    ledger_span,
+    load_job_params,
+    offer_training_frame,
+    read_catalogue,
     score_all,
     score_matrix,
+    train_churn,
+    train_offers,
+    uplift_frame,
 )
-from models.calibration import fit_calibrator
-from models.churn_job import CHURN_PARAMS, HORIZON_DAYS, churn_frame, classic_bgnbd_scores, train_churn
-from models.evaluation import METRICS, classification_metrics, plot_calibration, plot_gains
-from models.job_common import ResultWithMeta, ledger_span, read_catalogue, use_store
-from models.offer_job import offer_training_frame, train_offers
 from models.ope import (
     Estimate,
     OfferLog,
@@ -48,10 +63,24 @@ from models.policy import (
     rank_for_customer,
     rank_offers,
 )
-from models.scorer import CHAMPION, Champion, Scorer, aliased_version, load_champion
-from models.store import registry_client, resolve_tracking_uri
-from models.tracking import challenger_model, load_card, log_training
-from models.training import get_task, train
+from models.registry import (
+    CHALLENGER,
+    CHAMPION,
+    UPLIFT_MODEL,
+    Champion,
+    Scorer,
+    UpliftScorers,
+    aliased_version,
+    challenger_model,
+    load_card,
+    load_champion,
+    load_uplift,
+    log_training,
+    promote_uplift,
+    registry_client,
+    resolve_tracking_uri,
+    use_store,
+)
 from models.uplift import (
     TwoModelUplift,
     auuc,
@@ -61,15 +90,13 @@ from models.uplift import (
     qini_curve,
     uplift_at,
 )
-from models.uplift_job import (
-    CHALLENGER,
-    UPLIFT_MODEL,
-    UpliftScorers,
-    load_uplift,
-    promote_uplift,
-    uplift_frame,
-)
 from models.verdict import compare_with_production
+
+LEGACY_PARAMETERS: dict[str, Callable[[JobParams], Any]] = {
+    "CHURN_PARAMS": lambda p: dict(p.churn.model),
+    "HORIZON_DAYS": lambda p: p.churn.horizon_days,
+    "MARGIN_RATE": lambda p: p.scoring.margin_rate,
+}
 
 __all__ = [
     "CHALLENGER",
@@ -83,6 +110,7 @@ __all__ = [
     "UPLIFT_MODEL",
     "Champion",
     "ChurnInputs",
+    "ChurnRequest",
     "Contact",
     "CustomerState",
     "DecisionRecord",
@@ -90,13 +118,17 @@ __all__ = [
     "Estimate",
     "Exploration",
     "FrequencyCaps",
+    "JobParams",
     "MultiplierPolicy",
     "OfferCatalog",
     "OfferInputs",
     "OfferLog",
+    "OfferRequest",
     "Ranking",
+    "Registration",
     "ResultWithMeta",
     "SEMethod",
+    "ScoreRequest",
     "Scorer",
     "ScoringModels",
     "ThompsonSampling",
@@ -126,9 +158,11 @@ __all__ = [
     "get_task",
     "ips",
     "ipw_weights",
+    "job_params_in_use",
     "ledger_span",
     "load_card",
     "load_champion",
+    "load_job_params",
     "load_uplift",
     "log_training",
     "multiplier_for",
@@ -154,3 +188,11 @@ __all__ = [
     "uplift_frame",
     "use_store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``CHURN_PARAMS``, ``HORIZON_DAYS`` and ``MARGIN_RATE``, exported before the jobs' parameters moved to
+    ``models/jobs/parameters.toml``: their values in it, read when asked for (not at import)."""
+    if name in LEGACY_PARAMETERS:
+        return LEGACY_PARAMETERS[name](job_params_in_use())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
