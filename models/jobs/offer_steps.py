@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,6 @@ from pipelines import (
     LedgerFrames,
     compute_features,
     offer_response_labels,
-    truth_file,
 )
 
 log = logging.getLogger(__name__)
@@ -125,13 +123,9 @@ def complete_window_metrics(
     }
 
 
-def propensity_truth_metrics(result: TrainingResult, truth_dir: Path) -> dict[str, float]:
-    """The gap to the simulator's truth on the validation sends (each one a treated arm): see the module
-    docstring."""
-    truth = pd.read_parquet(
-        truth_file(truth_dir, "offer_effects.parquet"),
-        columns=["customer_id", "offer_id", "p_complete_treated"],
-    )
+def propensity_truth_metrics(result: TrainingResult, truth: pd.DataFrame) -> dict[str, float]:
+    """The gap to the simulator's truth (``p_complete_treated`` per customer and offer) on the validation
+    sends, each one a treated arm: see ``models.jobs.offers``."""
     return gap_to_truth(result.validation, result.y_val, result.proba_val, truth, "p_complete_treated")
 
 

@@ -202,7 +202,11 @@ def train_offers(
         if split is not None:
             result.metrics.update(complete_window_metrics(result, frame, valid_until, span.end))
         if truth_dir is not None:
-            result.metrics.update(propensity_truth_metrics(result, Path(truth_dir)))
+            truth = pd.read_parquet(
+                truth_file(Path(truth_dir), "offer_effects.parquet"),
+                columns=["customer_id", "offer_id", "p_complete_treated"],
+            )
+            result.metrics.update(propensity_truth_metrics(result, truth))
         tick("train", 1, 2)
     uplift_report = None
     if profile.uplift:

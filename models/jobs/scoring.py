@@ -65,7 +65,8 @@ from models.policy import (
 )
 from models.registry.champions import load_champion
 from models.registry.store import use_store
-from models.registry.uplift_model import UPLIFT_MODEL, load_uplift
+from models.registry.uplift_model import load_uplift
+from models.registry.uplift_scorers import UPLIFT_MODEL
 from pipelines import FEATURE_NAMES, FeatureConfig, extract, pandas_features
 
 log = logging.getLogger(__name__)

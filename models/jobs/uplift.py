@@ -46,7 +46,8 @@ from models.jobs.common import Progress, day, no_progress
 from models.jobs.params import UpliftParams, flatten
 from models.jobs.requests import Registration
 from models.jobs.uplift_steps import evaluate_uplift, fit_uplift, split_campaigns, truth_metrics, uplift_frame
-from models.registry.uplift_model import UpliftReport, log_uplift, scorers_of
+from models.registry.uplift_model import log_uplift
+from models.registry.uplift_scorers import UpliftReport, scorers_of
 from pipelines import (
     FEATURE_NAMES,
     FeatureConfig,

@@ -14,7 +14,7 @@ from scipy.stats import spearmanr
 
 from loyalty_core import InvalidInput
 from models.assemble import OfferInputs
-from models.registry.uplift_model import TARGET, Holdout, UpliftScorers
+from models.registry.uplift_scorers import TARGET, Holdout, UpliftScorers
 from models.uplift import TwoModelUplift, auuc, ipw_weights, qini_coefficient
 from pipelines import FEATURE_NAMES, FeatureConfig, LedgerFrames, compute_features
 

@@ -31,19 +31,19 @@ from models.registry.store import (
     use_store,
 )
 from models.registry.tracking import RunReport, challenger_model, load_card, log_training
-from models.registry.uplift_model import (
+from models.registry.uplift_model import load_uplift, log_uplift, promote_uplift
+from models.registry.uplift_scorers import (
+    ARMS,
     TARGET,
     UPLIFT_MODEL,
     Holdout,
     UpliftReport,
     UpliftScorers,
-    load_uplift,
-    log_uplift,
-    promote_uplift,
     scorers_of,
 )
 
 __all__ = [
+    "ARMS",
     "BOOSTER_FILE",
     "CHALLENGER",
     "CHAMPION",

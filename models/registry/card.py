@@ -16,7 +16,7 @@ from models.evaluation import METRICS
 if TYPE_CHECKING:
     from models.estimators.training import TrainingResult
     from models.registry.scorer import Scorer
-    from models.registry.uplift_model import UpliftReport, UpliftScorers
+    from models.registry.uplift_scorers import UpliftReport, UpliftScorers
 
 METRIC_LABELS = {
     "roc_auc": "ROC AUC",
