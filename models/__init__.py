@@ -92,7 +92,7 @@ from models.uplift import (
 )
 from models.verdict import compare_with_production
 
-LEGACY_PARAMETERS: dict[str, Callable[[JobParams], Any]] = {
+_LEGACY_PARAMETERS: dict[str, Callable[[JobParams], Any]] = {
     "CHURN_PARAMS": lambda p: dict(p.churn.model),
     "HORIZON_DAYS": lambda p: p.churn.horizon_days,
     "MARGIN_RATE": lambda p: p.scoring.margin_rate,
@@ -193,6 +193,6 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """``CHURN_PARAMS``, ``HORIZON_DAYS`` and ``MARGIN_RATE``, exported before the jobs' parameters moved to
     ``models/jobs/parameters.toml``: their values in it, read when asked for (not at import)."""
-    if name in LEGACY_PARAMETERS:
-        return LEGACY_PARAMETERS[name](job_params_in_use())
+    if name in _LEGACY_PARAMETERS:
+        return _LEGACY_PARAMETERS[name](job_params_in_use())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,7 +53,14 @@ from models.jobs.common import Progress, day, no_progress, parse_date, timed
 from models.jobs.params import job_params_in_use
 from models.jobs.reads import read_catalogue
 from models.jobs.requests import ScoreRequest
-from models.jobs.scoring_steps import ScoringModels, customer_value, reason_text, score_matrix
+from models.jobs.scoring_steps import (
+    ScoringModels,
+    ScoringSlices,
+    churn_reasons,
+    customer_value,
+    score_base,
+    score_frame,
+)
 from models.policy import (
     ContactCounts,
     FrequencyCaps,
@@ -183,59 +190,20 @@ def score_all(
     active = activation_matrix(frames, ids, models.catalog, now)
     counts = contact_matrix(frames, ids, models.catalog, now, caps)
     n = len(ids)
-    churn = np.empty(n)
-    top = np.full((n, k), -1, dtype=np.int64)
-    top_p = np.full((n, k), np.nan)
-    top_u = np.full((n, k), np.nan)
-    top_ev = np.full((n, k), np.nan)
     with timed(seconds, "score"):
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            part = ContactCounts(
-                counts.total[start:stop], counts.in_channel[start:stop], counts.per_offer[start:stop]
-            )
-            s = score_matrix(
-                models, matrix[start:stop], k=k, active=active[start:stop], counts=part, caps=caps
-            )
-            churn[start:stop] = s.churn
-            top[start:stop] = s.top
-            picked = np.where(s.top >= 0, s.top, 0)
-            has = s.top >= 0
-            top_p[start:stop] = np.where(has, np.take_along_axis(s.propensity, picked, axis=1), np.nan)
-            top_ev[start:stop] = np.where(has, np.take_along_axis(s.expected_value, picked, axis=1), np.nan)
-            if s.uplift is not None:
-                top_u[start:stop] = np.where(has, np.take_along_axis(s.uplift, picked, axis=1), np.nan)
-            tick("score", stop - start, n)
+        scores = score_base(
+            models, matrix, ScoringSlices(active, counts), k=k, caps=caps, chunk=chunk, progress=tick
+        )
+        churn, top = scores.churn, scores.top
         value, base = customer_value(matrix, FEATURE_NAMES, churn, margin_rate)
         allocation = allocate_multipliers(
             churn, value, base, policy=MultiplierPolicy(), budget=multiplier_budget
         )
-    reasons: list[str | None] = [None] * n
     with timed(seconds, "reasons"):
-        who = (
-            np.arange(n) if request.reasons_all else np.argsort(-churn, kind="stable")[: max(0, reasons_top)]
-        )
-        if len(who):
-            text = reason_text(models.churn, models.churn_inputs.matrix(matrix[who]))
-            for i, t in zip(who.tolist(), text, strict=True):
-                reasons[i] = t
+        reasons = churn_reasons(models, matrix, churn, everyone=request.reasons_all, top=reasons_top)
         tick("reasons", 1, 1)
     with timed(seconds, "write"):
-        offer_ids = np.asarray(models.catalog.offer_ids, dtype=object)
-        columns: dict[str, Any] = {
-            "customer_id": ids.to_numpy(),
-            "churn_probability": churn,
-            "bonus_multiplier": allocation.multiplier,
-        }
-        for j in range(k):
-            names = offer_ids[np.maximum(top[:, j], 0)]
-            names[top[:, j] < 0] = None
-            columns[f"offer_{j + 1}"] = names
-            columns[f"offer_{j + 1}_propensity"] = top_p[:, j]
-            columns[f"offer_{j + 1}_uplift"] = top_u[:, j]
-            columns[f"offer_{j + 1}_expected_value"] = top_ev[:, j]
-        columns["churn_reasons"] = reasons
-        frame = pd.DataFrame(columns)
+        frame = score_frame(ids, scores, models.catalog.offer_ids, allocation.multiplier, reasons)
         doc = {
             "as_of": cutoff.isoformat(),
             "threshold": allocation.threshold,
@@ -249,16 +217,7 @@ def score_all(
             "models": models.versions,
             "written_at": dt.datetime.now(dt.UTC).isoformat(),
         }
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix.lower() == ".csv":
-            frame.to_csv(out, index=False)
-        else:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            meta = dict(table.schema.metadata or {})
-            meta[b"loyalty.scores"] = json.dumps(
-                {k_: v for k_, v in doc.items() if k_ != "written_at"}
-            ).encode()
-            pq.write_table(table.replace_schema_metadata(meta), out, compression="zstd")
+        write_scores(out, frame, doc)
         beside = out.with_name(out.name + ".multiplier.json")
         write_multiplier(beside, doc)
         shared = write_multiplier(multiplier_file, doc)
@@ -279,6 +238,18 @@ def score_all(
         example_customer=example,
         seconds=seconds,
     )
+
+
+def write_scores(out: Path, frame: pd.DataFrame, doc: dict[str, Any]) -> None:
+    """The scores file: CSV, or Parquet carrying the run's figures (``doc``, less its clock) as metadata."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        frame.to_csv(out, index=False)
+        return
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"loyalty.scores"] = json.dumps({k: v for k, v in doc.items() if k != "written_at"}).encode()
+    pq.write_table(table.replace_schema_metadata(meta), out, compression="zstd")
 
 
 def activation_matrix(frames: Any, ids: pd.Series, catalog: OfferCatalog, now: dt.datetime) -> np.ndarray:

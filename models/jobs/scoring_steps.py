@@ -16,6 +16,7 @@ import pandas as pd
 
 from loyalty_core import InvalidInput
 from models.assemble import ChurnInputs, OfferInputs
+from models.jobs.common import Progress, no_progress
 from models.policy import (
     NO_CAPS,
     ContactCounts,
@@ -218,3 +219,108 @@ def customer_value(
     value = np.maximum(np.asarray(spend, dtype=np.float64), 0.0) * margin_rate * np.ones(len(features))
     base = np.maximum(np.asarray(points, dtype=np.float64), 0.0) * (1.0 - churn)
     return value, base
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringSlices:
+    """Per customer (rows of the feature matrix): running activations and past contacts, for eligibility."""
+
+    active: np.ndarray
+    counts: ContactCounts
+
+    def rows(self, start: int, stop: int) -> tuple[np.ndarray, ContactCounts]:
+        counts = self.counts
+        part = ContactCounts(
+            counts.total[start:stop], counts.in_channel[start:stop], counts.per_offer[start:stop]
+        )
+        return self.active[start:stop], part
+
+
+@dataclass(slots=True)
+class TopOffers:
+    """The whole base scored: churn, and the top ``k`` offers (positions in the catalog, -1 = none) with
+    their propensity, uplift and expected value (NaN where there is no offer)."""
+
+    churn: np.ndarray
+    top: np.ndarray
+    propensity: np.ndarray
+    uplift: np.ndarray
+    expected_value: np.ndarray
+
+
+def score_base(
+    models: ScoringModels,
+    matrix: np.ndarray,
+    slices: ScoringSlices,
+    *,
+    k: int,
+    caps: FrequencyCaps,
+    chunk: int,
+    progress: Progress = no_progress,
+) -> TopOffers:
+    """``score_matrix`` chunk by chunk over every customer, keeping each one's top ``k`` offers."""
+    n = len(matrix)
+    out = TopOffers(
+        churn=np.empty(n),
+        top=np.full((n, k), -1, dtype=np.int64),
+        propensity=np.full((n, k), np.nan),
+        uplift=np.full((n, k), np.nan),
+        expected_value=np.full((n, k), np.nan),
+    )
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        active, counts = slices.rows(start, stop)
+        s = score_matrix(models, matrix[start:stop], k=k, active=active, counts=counts, caps=caps)
+        out.churn[start:stop] = s.churn
+        out.top[start:stop] = s.top
+        picked = np.where(s.top >= 0, s.top, 0)
+        has = s.top >= 0
+        out.propensity[start:stop] = np.where(has, np.take_along_axis(s.propensity, picked, axis=1), np.nan)
+        out.expected_value[start:stop] = np.where(
+            has, np.take_along_axis(s.expected_value, picked, axis=1), np.nan
+        )
+        if s.uplift is not None:
+            out.uplift[start:stop] = np.where(has, np.take_along_axis(s.uplift, picked, axis=1), np.nan)
+        progress("score", stop - start, n)
+    return out
+
+
+def churn_reasons(
+    models: ScoringModels, matrix: np.ndarray, churn: np.ndarray, *, everyone: bool, top: int
+) -> list[str | None]:
+    """The churn reasons in words of every customer (``everyone``) or of the ``top`` riskiest; None for the
+    others (reason codes cost milliseconds each)."""
+    n = len(matrix)
+    reasons: list[str | None] = [None] * n
+    who = np.arange(n) if everyone else np.argsort(-churn, kind="stable")[: max(0, top)]
+    if len(who):
+        text = reason_text(models.churn, models.churn_inputs.matrix(matrix[who]))
+        for i, t in zip(who.tolist(), text, strict=True):
+            reasons[i] = t
+    return reasons
+
+
+def score_frame(
+    ids: pd.Series,
+    scores: TopOffers,
+    offer_ids: Sequence[str],
+    multiplier: np.ndarray,
+    reasons: Sequence[str | None],
+) -> pd.DataFrame:
+    """The scores file's rows: one per customer, its offers in columns ``offer_1``, ``offer_1_uplift``..."""
+    names_of = np.asarray(offer_ids, dtype=object)
+    columns: dict[str, Any] = {
+        "customer_id": ids.to_numpy(),
+        "churn_probability": scores.churn,
+        "bonus_multiplier": multiplier,
+    }
+    top = scores.top
+    for j in range(top.shape[1]):
+        names = names_of[np.maximum(top[:, j], 0)]
+        names[top[:, j] < 0] = None
+        columns[f"offer_{j + 1}"] = names
+        columns[f"offer_{j + 1}_propensity"] = scores.propensity[:, j]
+        columns[f"offer_{j + 1}_uplift"] = scores.uplift[:, j]
+        columns[f"offer_{j + 1}_expected_value"] = scores.expected_value[:, j]
+    columns["churn_reasons"] = list(reasons)
+    return pd.DataFrame(columns)
