@@ -1,17 +1,6 @@
 """Estimators, model inputs, evaluation, the policy, the registry, and the training and scoring jobs."""
 
-from loyalty_core import DecisionRecord  # old export, kept until importers use loyalty_core's
-from models.batch_score import (
-    MARGIN_RATE,
-    MULTIPLIER_FILE,
-    ScoringModels,
-    customer_value,
-    score_all,
-    score_matrix,
-)
-from models.calibration import fit_calibrator
-from models.churn_job import CHURN_PARAMS, HORIZON_DAYS, churn_frame, classic_bgnbd_scores, train_churn
-from models.estimators import TwoModelUplift, ipw_weights
+from models.estimators import TwoModelUplift, get_task, ipw_weights, train
 from models.evaluation import (
     METRICS,
     Estimate,
@@ -34,8 +23,29 @@ from models.evaluation import (
     uplift_at,
 )
 from models.inputs import ChurnInputs, OfferInputs, catalogue_frame
-from models.job_common import ResultWithMeta, ledger_span, read_catalogue, use_store
-from models.offer_job import offer_training_frame, train_offers
+from models.jobs import (
+    MULTIPLIER_FILE,
+    ChurnRequest,
+    JobParams,
+    OfferRequest,
+    Registration,
+    ResultWithMeta,
+    ScoreRequest,
+    ScoringModels,
+    churn_frame,
+    classic_bgnbd_scores,
+    customer_value,
+    job_params_in_use,
+    ledger_span,
+    load_job_params,
+    offer_training_frame,
+    read_catalogue,
+    score_all,
+    score_matrix,
+    train_churn,
+    train_offers,
+    uplift_frame,
+)
 from models.policy import (
     GREEDY,
     Contact,
@@ -58,54 +68,57 @@ from models.policy import (
     rank_for_customer,
     rank_offers,
 )
-from models.policy import hull_steps as _hull_steps  # old name, kept until serving uses the public one
-from models.policy import multiplier_inputs as _multiplier_inputs  # likewise
-from models.scorer import CHAMPION, Champion, Scorer, aliased_version, load_champion
-from models.store import registry_client, resolve_tracking_uri
-from models.tracking import challenger_model, load_card, log_training
-from models.training import get_task, train
-from models.uplift_job import (
+from models.registry import (
     CHALLENGER,
+    CHAMPION,
     UPLIFT_MODEL,
+    Champion,
     UpliftScorers,
+    aliased_version,
+    challenger_model,
+    load_card,
+    load_champion,
     load_uplift,
+    log_training,
     promote_uplift,
-    uplift_frame,
+    registry_client,
+    resolve_tracking_uri,
+    use_store,
 )
+from models.scorer import Scorer, fit_calibrator
 
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
-    "CHURN_PARAMS",
     "GREEDY",
-    "HORIZON_DAYS",
-    "MARGIN_RATE",
     "METRICS",
     "MULTIPLIER_FILE",
     "UPLIFT_MODEL",
     "Champion",
     "ChurnInputs",
+    "ChurnRequest",
     "Contact",
     "CustomerState",
-    "DecisionRecord",
     "EpsilonGreedy",
     "Estimate",
     "Exploration",
     "FrequencyCaps",
+    "JobParams",
     "MultiplierPolicy",
     "OfferCatalog",
     "OfferInputs",
     "OfferLog",
+    "OfferRequest",
     "Ranking",
+    "Registration",
     "ResultWithMeta",
     "SEMethod",
+    "ScoreRequest",
     "Scorer",
     "ScoringModels",
     "ThompsonSampling",
     "TwoModelUplift",
     "UpliftScorers",
-    "_hull_steps",
-    "_multiplier_inputs",
     "aliased_version",
     "allocate_campaign",
     "allocate_multipliers",
@@ -129,9 +142,11 @@ __all__ = [
     "hull_steps",
     "ips",
     "ipw_weights",
+    "job_params_in_use",
     "ledger_span",
     "load_card",
     "load_champion",
+    "load_job_params",
     "load_uplift",
     "log_training",
     "multiplier_for",

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from loyalty_core import Settings, get_settings, load_rules, make_engine
 from serving.apidocs import install_docs
 from serving.batcher import PostingBatcher
-from serving.decision_log import DecisionWriter
+from serving.runtime import DecisionWriter
 from serving.deps import Services
 from serving.errors import (
     ERROR_RESPONSES,

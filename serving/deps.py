@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from loyalty_core import Rules, Settings, text_problem
 from serving.batcher import PostingBatcher
-from serving.decision_log import DecisionWriter
+from serving.runtime import DecisionWriter
 from serving.facts import FactsReader
 from serving.inference import InferenceBatcher
 from serving.scoring import ScoringState

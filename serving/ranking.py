@@ -33,7 +33,7 @@ from models import (
 )
 from serving.inference import Scores
 from serving.scoring import ScoringState, Snapshot, customer_ids_with_features
-from serving.shadow import ranking_context, shadow_id
+from loyalty_core import DecisionRecord as ranking_context, shadow_id
 
 REASONS_PER_OFFER = 3
 

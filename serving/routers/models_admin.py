@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from loyalty_core import shadow_pairs
 from serving.deps import AdminCaller, ScoringDep
 from serving.schemas import ReloadOut, ShadowOut, Timestamp
-from serving.shadow import shadow_report
+from serving.runtime import shadow_report
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 

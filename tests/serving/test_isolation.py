@@ -29,7 +29,7 @@ from loyalty_core import (
 )
 from models import CustomerState, FrequencyCaps
 from serving.batcher import PostingBatcher
-from serving.decision_log import DecisionWriter
+from serving.runtime import DecisionWriter
 from serving.facts import FactsReader
 from serving.inference import InferenceBatcher, Scores, score_rows
 from serving.microbatch import MicroBatcher

@@ -14,7 +14,7 @@ from models.reasons import (
     explain,
     humanize,
 )
-from models.training import TrainingResult, train
+from models.estimators import TrainingResult, train
 
 
 @pytest.fixture(scope="module")

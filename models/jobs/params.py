@@ -1,0 +1,174 @@
+"""The jobs' parameters, typed, from the one configuration file (``models/jobs/parameters.toml``).
+
+Hyper-parameters and protocol figures live in that file, not in code, so changing one is a reviewed edit of
+data and every run records the values it used (``JobParams.logged``, logged as MLflow parameters
+``job.*``). What a caller asks of one run (an as-of date, a truth folder, whether to promote) is not a
+parameter of the job: it travels in the request objects of ``models.jobs.requests``.
+
+The file is read when a job runs, never at import.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+from loyalty_core import DEFAULT_JOB_PARAMS, InvalidInput, get_settings
+
+DEFAULT_PARAMETERS = DEFAULT_JOB_PARAMS  # models/jobs/parameters.toml
+DEFAULT_PROFILE = "default"
+SPLIT_PROFILE = "starbucks_split"  # the Starbucks benchmark's split (``OfferRequest.split_at``)
+
+T = TypeVar("T")
+
+
+def _model(table: Any, where: str) -> dict[str, Any]:
+    """Hyper-parameters as the estimators take them (TOML arrays become tuples, as the code wrote them)."""
+    if not isinstance(table, Mapping):
+        raise InvalidInput(f"{where} must be a table of hyper-parameters", field="job_params")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+
+
+def _build(cls: type[T], table: Any, where: str, **tables: Any) -> T:
+    """``cls`` from a TOML table, refusing unknown or missing keys with the key's place in the file."""
+    if not isinstance(table, Mapping):
+        raise InvalidInput(f"{where} is missing or not a table", field="job_params")
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    values = {k: v for k, v in table.items() if k not in tables}
+    unknown = sorted(set(values) - names)
+    missing = sorted(names - set(values) - set(tables))
+    if unknown or missing:
+        said = [
+            f"unknown {', '.join(unknown)}" if unknown else "",
+            f"missing {', '.join(missing)}" if missing else "",
+        ]
+        raise InvalidInput(f"{where}: {'; '.join(s for s in said if s)}", field="job_params")
+    return cls(**values, **tables)
+
+
+@dataclass(frozen=True, slots=True)
+class ChurnParams:
+    """``[churn]``: the label window, the cutoff grid and the default as-of's demands (``churn_steps``)."""
+
+    horizon_days: int
+    n_cutoffs: int
+    spacing_days: int
+    min_history_days: int
+    min_class_rows: int
+    quiet_share: float
+    model: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferProfile:
+    """One ``[offers.profiles.*]`` table: how the offer job builds its rows and what it fits on them."""
+
+    top_columns: int  # 0: every input column
+    max_send_cutoffs: int
+    exact_cutoffs: bool
+    closed_end: bool
+    grow_from_history: bool
+    uplift: bool
+    model: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferParams:
+    ranking: Mapping[str, Any]  # the first pass, which only ranks the columns
+    profiles: Mapping[str, OfferProfile]
+
+    def profile(self, name: str) -> OfferProfile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise InvalidInput(
+                f"unknown offer-job profile {name!r}; one of {', '.join(self.profiles)}", field="profile"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class UpliftParams:
+    model: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringParams:
+    top_k: int
+    reasons_top: int
+    chunk: int
+    margin_rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobParams:
+    """Every job's parameters, and the file they came from."""
+
+    churn: ChurnParams
+    offers: OfferParams
+    uplift: UpliftParams
+    scoring: ScoringParams
+    source: Path
+
+    @classmethod
+    def from_mapping(cls, doc: Mapping[str, Any], source: Path) -> Self:
+        where = str(source)
+        churn = doc.get("churn", {})
+        offers = doc.get("offers", {})
+        profiles = offers.get("profiles", {}) if isinstance(offers, Mapping) else {}
+        if not isinstance(profiles, Mapping) or DEFAULT_PROFILE not in profiles:
+            raise InvalidInput(f"{where}: [offers.profiles.{DEFAULT_PROFILE}] is missing", field="job_params")
+        return cls(
+            churn=_build(
+                ChurnParams,
+                churn,
+                f"{where} [churn]",
+                model=_model(churn.get("model"), f"{where} [churn.model]"),
+            ),
+            offers=OfferParams(
+                ranking=_model(offers.get("ranking"), f"{where} [offers.ranking]"),
+                profiles={
+                    name: _build(
+                        OfferProfile,
+                        table,
+                        f"{where} [offers.profiles.{name}]",
+                        model=_model(table.get("model"), f"{where} [offers.profiles.{name}.model]"),
+                    )
+                    for name, table in profiles.items()
+                },
+            ),
+            uplift=UpliftParams(_model(doc.get("uplift", {}).get("model"), f"{where} [uplift.model]")),
+            scoring=_build(ScoringParams, doc.get("scoring"), f"{where} [scoring]"),
+            source=source,
+        )
+
+
+def load_job_params(path: Path | str = DEFAULT_PARAMETERS) -> JobParams:
+    """The parameters in ``path`` (by default the repository's ``models/jobs/parameters.toml``)."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"no job parameters file at {path}", field="job_params") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path} is not valid TOML: {exc}", field="job_params") from exc
+    return JobParams.from_mapping(doc, path)
+
+
+def job_params_in_use() -> JobParams:
+    """The parameters the jobs run with: the file ``Settings.job_params`` (``LOYALTY_JOB_PARAMS``) names."""
+    return load_job_params(get_settings().job_params)
+
+
+def flatten(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """``{"model": {"max_rounds": 150}}`` -> ``{"<prefix>.model.max_rounds": 150}``: what a run logs."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name))
+        else:
+            out[name] = value
+    return out
