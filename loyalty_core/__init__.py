@@ -80,10 +80,10 @@ from loyalty_core.rules import (
     Rules,
     compute_earning,
     fraud_reason_for_earning,
-    load_rules,
     note_posting,
     parse_rules,
 )
+from loyalty_core.rules_file import load_rules
 from loyalty_core.schema import (
     Activation,
     Customer,

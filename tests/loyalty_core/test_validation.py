@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from loyalty_core import activities, bounds, journal, ledger, offers, validation
 from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import load_rules
+from loyalty_core.rules_file import load_rules
 from loyalty_core.schema import Activation
 
 RULES = load_rules(DEFAULT_RULES)
