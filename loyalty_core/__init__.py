@@ -29,6 +29,7 @@ from loyalty_core.bounds import (
     parse_decimal,
     text_problem,
 )
+from loyalty_core.clock import utcnow
 from loyalty_core.config import (
     DEFAULT_JOB_PARAMS,
     DEFAULT_RULES,
@@ -72,16 +73,9 @@ from loyalty_core.importing import (
     import_offer_events,
     import_offers,
 )
-from loyalty_core.journal import (
-    chunks,
-    dialect_insert,
-    in_transaction,
-    lock_members,
-    run_write,
-    upsert,
-    utcnow,
-)
+from loyalty_core.journal import in_transaction, run_write
 from loyalty_core.ledger import Outcome, PostingResult, TransactionIn, post_transaction, post_transactions
+from loyalty_core.locks import lock_members
 from loyalty_core.offers import activate_offer, list_offers, upsert_offer
 from loyalty_core.reversals import reverse, review_held
 from loyalty_core.rules import (
@@ -90,10 +84,10 @@ from loyalty_core.rules import (
     Rules,
     compute_earning,
     fraud_reason_for_earning,
-    load_rules,
     note_posting,
     parse_rules,
 )
+from loyalty_core.rules_file import load_rules
 from loyalty_core.schema import (
     Activation,
     Customer,
@@ -116,6 +110,7 @@ from loyalty_core.spending import (
     void_hold,
     void_timed_out_holds,
 )
+from loyalty_core.sql import chunks, dialect_insert, upsert
 from loyalty_core.statements import balance_as_of, check_invariants, customer_tier, customer_view
 from loyalty_core.vocabulary import (
     CATEGORIES,

@@ -8,21 +8,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from loyalty_core import bounds
+from loyalty_core.clock import utcnow
+from loyalty_core.entries import PendingEntry, entry_row
 from loyalty_core.errors import InvalidInput
-from loyalty_core.journal import (
-    PendingEntry,
-    check_id,
-    credit,
-    entry_row,
-    lock_one,
-    record,
-    replay,
-    request_hash,
-    utcnow,
-)
+from loyalty_core.journal import open_operation, record
+from loyalty_core.lots import credit
 from loyalty_core.rules import (
     Rules,
 )
+from loyalty_core.validation import check_id
 
 
 def award_activity(
@@ -43,10 +37,12 @@ def award_activity(
         raise InvalidInput(
             f"kind must be one of {', '.join(sorted(rules.activities))}, got {kind!r}", field="kind"
         )
-    req = request_hash("activity", customer_id, kind)
-    m = lock_one(session, customer_id, create=True, now=now)
-    if (prior := replay(session, "activity", activity_id, req)) is not None:
-        return prior
+    op = open_operation(
+        session, "activity", activity_id, customer_id, (customer_id, kind), create=True, now=now
+    )
+    if op.prior is not None:
+        return op.prior
+    m, req = op.member, op.req_hash
     points = rules.activities[kind]
     entry = PendingEntry(
         entry_row(

@@ -16,20 +16,15 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from loyalty_core.clock import utcnow
+from loyalty_core.entries import PendingEntry, entry_row
 from loyalty_core.errors import InvalidInput
-from loyalty_core.journal import (
-    LOTS,
-    MemberState,
-    PendingEntry,
-    entry_row,
-    flush_members,
-    in_transaction,
-    lock_members,
-    request_hash,
-    utcnow,
-    write_entries,
-)
-from loyalty_core.schema import Lot
+from loyalty_core.idempotency import request_hash
+from loyalty_core.journal import in_transaction
+from loyalty_core.locks import lock_members
+from loyalty_core.members import MemberState
+from loyalty_core.schema import LOTS, Lot
+from loyalty_core.writer import flush_members, write_entries
 
 
 def expire_due(

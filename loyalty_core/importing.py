@@ -18,28 +18,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from loyalty_core.errors import InvalidInput
-from loyalty_core.journal import chunks, dialect_insert, lock_members, upsert
-from loyalty_core.offers import upsert_offer
+from loyalty_core.locks import lock_members
+from loyalty_core.offers import raise_offers_until, upsert_offer
 from loyalty_core.rules import Rules
-from loyalty_core.schema import Activation, Customer, Decision, Member, Offer, OfferEvent
+from loyalty_core.schema import ACTIVATIONS, OFFER_EVENTS, Customer, Decision, Offer
+from loyalty_core.sql import chunks, dialect_insert, upsert
 
 # Rows per INSERT: far below SQLite's 32,766 bound parameters for the widest of these tables.
 ROWS_PER_STATEMENT = 2000
 
 CUSTOMERS = cast(Table, Customer.__table__)
 DECISIONS = cast(Table, Decision.__table__)
-EVENTS = cast(Table, OfferEvent.__table__)
-ACTIVATIONS = cast(Table, Activation.__table__)
-MEMBERS = cast(Table, Member.__table__)
 OFFERS = cast(Table, Offer.__table__)
 
 # What an importer says about a customer: every column but the key and the time of our last write.
 CUSTOMER_FIELDS: tuple[str, ...] = tuple(c.name for c in CUSTOMERS.c if c.name not in ("id", "updated_at"))
-EVENT_FIELDS: tuple[str, ...] = tuple(c.name for c in EVENTS.c if c.name != "id")
+EVENT_FIELDS: tuple[str, ...] = tuple(c.name for c in OFFER_EVENTS.c if c.name != "id")
 DECISION_FIELDS = ("id", "customer_id", "made_at", "policy", "offer_id", "probability", "channel")
 
 
@@ -124,7 +122,7 @@ def import_offer_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> 
     """
     full = [_complete(r, EVENT_FIELDS) for r in rows]
     by_ext = {r["ext_id"]: r["event"] for r in full}
-    return Counter(by_ext[ext] for ext in _insert_new(session, EVENTS, full, "ext_id"))
+    return Counter(by_ext[ext] for ext in _insert_new(session, OFFER_EVENTS, full, "ext_id"))
 
 
 def import_activations(session: Session, rows: Sequence[Mapping[str, Any]], *, now: dt.datetime) -> int:
@@ -162,17 +160,7 @@ def import_activations(session: Session, rows: Sequence[Mapping[str, Any]], *, n
     for a in activations:
         m = a["member_id"]
         horizon[m] = max(horizon.get(m, a["expires_at"]), a["expires_at"])
-    members = lock_members(session, horizon, create=True, now=now)
-    raise_to = [
-        {"mid": m, "until": until}
-        for m, until in sorted(horizon.items())
-        if (current := members[m].offers_until) is None or current < until
-    ]
-    if raise_to:
-        session.execute(
-            update(MEMBERS).where(MEMBERS.c.id == bindparam("mid")).values(offers_until=bindparam("until")),
-            raise_to,
-        )
+    raise_offers_until(session, lock_members(session, horizon, create=True, now=now), horizon)
     return new
 
 

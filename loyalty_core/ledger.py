@@ -7,7 +7,6 @@ Call it inside a transaction (``with Session(engine) as s, s.begin():``) or thro
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -19,27 +18,20 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from loyalty_core import bounds
+from loyalty_core.clock import utcnow
+from loyalty_core.entries import PendingEntry, entry_row
 from loyalty_core.errors import Conflict, InvalidInput, LoyaltyError
-from loyalty_core.journal import (
-    ACTIVATIONS,
-    ENTRIES,
-    FUTURE_TOLERANCE,
-    OFFER_EVENTS,
-    PendingEntry,
-    check_amount,
-    check_id,
-    chunks,
-    credit,
-    dialect_insert,
-    enrol_and_read,
-    entry_row,
-    funnel_event,
-    lock_members,
+from loyalty_core.idempotency import (
+    PRIOR_ENTRIES_PG,
+    Prior,
+    answer_again,
+    conflict,
+    prior_entries,
     request_hash,
-    upsert,
-    utcnow,
-    write_entries,
 )
+from loyalty_core.locks import enrol_and_read, lock_members
+from loyalty_core.lots import credit
+from loyalty_core.offers import funnel_event
 from loyalty_core.rules import (
     OfferEffect,
     Rules,
@@ -50,8 +42,11 @@ from loyalty_core.rules import (
     period_key,
     rolling_spend,
 )
-from loyalty_core.schema import Activation, Offer, RuleUsage
+from loyalty_core.schema import ACTIVATIONS, OFFER_EVENTS, Activation, Offer, RuleUsage
+from loyalty_core.sql import dialect_insert, upsert
+from loyalty_core.validation import FUTURE_TOLERANCE, check_amount, check_id
 from loyalty_core.vocabulary import TXN_TYPES
+from loyalty_core.writer import write_entries
 
 log = logging.getLogger(__name__)
 
@@ -109,25 +104,6 @@ def _txn_hash(t: TransactionIn) -> str:
     return request_hash(
         "earn", t.customer_id, t.type, t.amount, t.occurred_at, t.category, t.channel, t.currency
     )
-
-
-# Built once: constructing the statement on every batch cost more than running it.
-_EXISTING = select(ENTRIES.c.ext_id, ENTRIES.c.request_hash, ENTRIES.c.response).where(
-    ENTRIES.c.kind == "earn", ENTRIES.c.ext_id.in_(bindparam("ids", expanding=True))
-)
-
-_EXISTING_PG = "SELECT ext_id, request_hash, response FROM entries WHERE kind = 'earn' AND ext_id = ANY(%s)"
-
-
-@dataclass(frozen=True, slots=True)
-class _Prior:
-    ext_id: str
-    request_hash: str
-    response: Any
-
-    def __post_init__(self) -> None:
-        if isinstance(self.response, str):  # the driver may leave JSON as text
-            object.__setattr__(self, "response", json.loads(self.response))
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,10 +212,7 @@ def post_transactions(
         j = first_index[raw.transaction_id]
         first = outcomes[j]
         if hashes[i] != hashes[j]:
-            outcomes[i] = Conflict(
-                f"transaction id {raw.transaction_id!r} was already used with a different request body",
-                code="idempotency_conflict",
-            )
+            outcomes[i] = conflict("transaction", raw.transaction_id)
         elif isinstance(first, PostingResult):
             outcomes[i] = PostingResult(first.transaction_id, first.response, replayed=True)
         else:
@@ -259,31 +232,24 @@ def _post_fresh(
 ) -> None:
     ids = [t.transaction_id for _, t in fresh]
     together = enrol_and_read(
-        session, (t.customer_id for _, t in fresh), now=now, also=(_EXISTING_PG, (ids,))
+        session, (t.customer_id for _, t in fresh), now=now, also=(PRIOR_ENTRIES_PG, ("earn", ids))
     )
     if together is not None:
         members, rows = together
-        existing: dict[str, Any] = {r[0]: _Prior(r[0], r[1], r[2]) for r in rows}
+        existing = {r[0]: Prior(r[0], r[1], r[2]) for r in rows}
     else:
         members = lock_members(session, (t.customer_id for _, t in fresh), create=True, now=now)
-        connection = session.connection()
-        existing = {
-            r.ext_id: r
-            for part in chunks(ids, 5000)
-            for r in connection.execute(_EXISTING, {"ids": list(part)})
-        }
+        existing = prior_entries(session, "earn", ids)
     todo: list[tuple[int, TransactionIn]] = []
     for i, t in fresh:
         prior = existing.get(t.transaction_id)
         if prior is None:
             todo.append((i, t))
-        elif prior.request_hash != hashes[i]:
-            outcomes[i] = Conflict(
-                f"transaction id {t.transaction_id!r} was already used with a different request body",
-                code="idempotency_conflict",
-            )
-        else:
-            outcomes[i] = PostingResult(t.transaction_id, dict(prior.response), replayed=True)
+            continue
+        try:
+            outcomes[i] = PostingResult(t.transaction_id, answer_again(prior, hashes[i], "transaction"), True)
+        except Conflict as exc:
+            outcomes[i] = exc
     if not todo:
         return
     # A posting dated slightly ahead of our clock (within FUTURE_TOLERANCE: the caller's clock runs fast) is

@@ -4,28 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import numbers
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from loyalty_core import bounds
+from loyalty_core.clock import utcnow
 from loyalty_core.decisions import offered_decision
 from loyalty_core.errors import Conflict, InvalidInput, NotFound
-from loyalty_core.journal import (
-    OFFER_EVENTS,
-    check_id,
-    funnel_event,
-    lock_one,
-    mark_replayed,
-    utcnow,
-)
+from loyalty_core.idempotency import mark_replayed
+from loyalty_core.locks import lock_one
+from loyalty_core.members import MemberState
 from loyalty_core.rules import (
     Rules,
 )
-from loyalty_core.schema import Activation, Member, Offer
+from loyalty_core.schema import MEMBERS, OFFER_EVENTS, Activation, Offer
 from loyalty_core.statements import activation_view, customer_tier
+from loyalty_core.validation import check_id
 from loyalty_core.vocabulary import OFFER_KINDS
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -199,7 +197,50 @@ def activate_offer(
             insert(OFFER_EVENTS),
             funnel_event(current.id, "activated", m.id, offer_id, now, decision_id),
         )
-        if m.offers_until is None or current.expires_at > m.offers_until:
-            # Postings skip the activation lookup for members whose latest activation has expired.
-            session.execute(update(Member).where(Member.id == m.id).values(offers_until=current.expires_at))
+        raise_offers_until(session, {m.id: m}, {m.id: current.expires_at})
     return activation_view(current, offer)
+
+
+def raise_offers_until(
+    session: Session, members: Mapping[str, MemberState], until: Mapping[str, dt.datetime]
+) -> None:
+    """Raise locked members' ``offers_until`` to their latest activation's expiry, never lower it.
+
+    Postings look activations up only for members whose ``offers_until`` is still ahead of them, so every
+    activation, live or imported, must raise it in the transaction that records it.
+    """
+    raise_to = [
+        {"mid": mid, "until": at}
+        for mid, at in sorted(until.items())
+        if (current := members[mid].offers_until) is None or current < at
+    ]
+    if raise_to:
+        session.execute(
+            update(MEMBERS).where(MEMBERS.c.id == bindparam("mid")).values(offers_until=bindparam("until")),
+            raise_to,
+        )
+
+
+def funnel_event(
+    activation_id: int,
+    event: str,
+    customer_id: str,
+    offer_id: str,
+    at: dt.datetime,
+    decision_id: str | None,
+) -> dict[str, Any]:
+    """An ``offer_events`` row the ledger writes itself (activated, completed), keyed by the activation.
+
+    The ledger decides activations and completions, so it records them in the offer funnel too: features and
+    the next training run then see live outcomes exactly like imported ones, and a replay adds nothing.
+    """
+    return {
+        "ext_id": f"activation:{activation_id}:{event}",
+        "customer_id": customer_id,
+        "offer_id": offer_id,
+        "event": event,
+        "occurred_at": at,
+        "channel": None,
+        "decision_id": decision_id,
+        "value": None,
+    }

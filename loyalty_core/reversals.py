@@ -10,27 +10,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from loyalty_core import bounds
+from loyalty_core.clock import utcnow
+from loyalty_core.entries import PendingEntry, entry_row
 from loyalty_core.errors import Conflict, InvalidInput, NotFound
 from loyalty_core.expiry import expire_overdue
-from loyalty_core.journal import (
-    PendingEntry,
-    check_amount,
-    check_id,
-    credit,
-    entry_row,
-    lock_one,
-    record,
-    replay,
-    request_hash,
-    take_from_lots,
-    utcnow,
-)
+from loyalty_core.journal import open_operation, record
+from loyalty_core.lots import credit, take_from_lots
 from loyalty_core.rules import (
     Rules,
     add_spend,
     reversal_points,
 )
 from loyalty_core.schema import Entry
+from loyalty_core.validation import check_amount, check_id
 
 
 def _credit(session: Session, original: Entry) -> tuple[int, int]:
@@ -70,10 +62,11 @@ def reverse(
     ).scalar()
     if original is None or original.member_id is None or original.amount is None:
         raise NotFound(f"unknown transaction {transaction_id!r}", code="unknown_transaction")
-    m = lock_one(session, original.member_id, create=False, now=now)
-    req = request_hash("reverse", transaction_id, refund)
-    if (prior := replay(session, "reverse", reversal_id, req)) is not None:
-        return prior
+    body = (transaction_id, refund)
+    op = open_operation(session, "reverse", reversal_id, original.member_id, body, create=False, now=now)
+    if op.prior is not None:
+        return op.prior
+    m, req = op.member, op.req_hash
     before = session.execute(
         select(func.coalesce(func.sum(Entry.amount), 0)).where(
             Entry.kind == "reverse", Entry.parent_id == original.id
@@ -152,10 +145,11 @@ def review_held(
     ).scalar()
     if original is None or original.member_id is None:
         raise NotFound(f"unknown transaction {transaction_id!r}", code="unknown_transaction")
-    m = lock_one(session, original.member_id, create=False, now=now)
-    req = request_hash("review", transaction_id, approve)
-    if (prior := replay(session, "review", transaction_id, req)) is not None:
-        return prior
+    body = (transaction_id, approve)
+    op = open_operation(session, "review", transaction_id, original.member_id, body, create=False, now=now)
+    if op.prior is not None:
+        return op.prior
+    m, req = op.member, op.req_hash
     if original.status != "held":
         raise Conflict(f"transaction {transaction_id!r} is not held", code="not_held")
     reversed_any = session.scalar(

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any
 
 from loyalty_core.errors import ConfigurationError
@@ -187,18 +185,6 @@ def parse_rules(doc: Mapping[str, Any]) -> Rules:
         lot_lifetime=dt.timedelta(days=int(doc.get("lot_lifetime_days", 365))),
         hold_timeout=dt.timedelta(seconds=int(doc.get("hold_timeout_seconds", 900))),
     )
-
-
-def load_rules(path: Path | str) -> Rules:
-    p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise ConfigurationError(f"rules file not found: {p} (set LOYALTY_RULES)") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"rules file {p} is not valid TOML: {exc}") from exc
-    return parse_rules(doc)
 
 
 def tier_for(spend: Decimal, tiers: Sequence[Tier]) -> Tier:

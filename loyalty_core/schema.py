@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -31,6 +31,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -333,3 +334,11 @@ class OnlineFeature(Base):
 
 
 metadata = Base.metadata
+
+# Core tables, for executemany statements (the ORM would switch them to its per-primary-key bulk mode).
+MEMBERS = cast(Table, Member.__table__)
+ENTRIES = cast(Table, Entry.__table__)
+LINES = cast(Table, Line.__table__)
+LOTS = cast(Table, Lot.__table__)
+ACTIVATIONS = cast(Table, Activation.__table__)
+OFFER_EVENTS = cast(Table, OfferEvent.__table__)

@@ -20,30 +20,22 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from loyalty_core import bounds
+from loyalty_core.clock import utcnow
+from loyalty_core.entries import PendingEntry, entry_row
 from loyalty_core.errors import Conflict, InvalidInput, NotFound
 from loyalty_core.expiry import expire_overdue
-from loyalty_core.journal import (
-    MemberState,
-    PendingEntry,
-    check_id,
-    check_points,
-    check_reward,
-    debit,
-    entry_row,
-    lock_members,
-    lock_one,
-    record,
-    replay,
-    request_hash,
-    require_available,
-    utcnow,
-    write_entries,
-)
+from loyalty_core.idempotency import replay, request_hash
+from loyalty_core.journal import open_operation, record
+from loyalty_core.locks import lock_members, lock_one
+from loyalty_core.lots import debit, require_available
+from loyalty_core.members import MemberState
 from loyalty_core.rules import (
     Rules,
     fraud_reason_for_redemption,
 )
 from loyalty_core.schema import Entry, Hold, Lot
+from loyalty_core.validation import check_id, check_points, check_reward
+from loyalty_core.writer import write_entries
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +57,11 @@ def redeem(
     check_id(customer_id, "customer_id")
     check_points(points)
     check_reward(reward)
-    req = request_hash("redeem", customer_id, points, reward)
-    m = lock_one(session, customer_id, create=False, now=now)
-    if (prior := replay(session, "redeem", redemption_id, req)) is not None:
-        return prior
+    body = (customer_id, points, reward)
+    op = open_operation(session, "redeem", redemption_id, customer_id, body, create=False, now=now)
+    if op.prior is not None:
+        return op.prior
+    m, req = op.member, op.req_hash
     expire_overdue(session, m, now=now)
     require_available(session, m, points, now)
     recently = int(
@@ -148,10 +141,11 @@ def create_hold(
     if timeout_seconds is not None and not 1 <= timeout_seconds <= 86400:
         raise InvalidInput("timeout_seconds must be between 1 and 86400", field="timeout_seconds")
     timeout = dt.timedelta(seconds=timeout_seconds) if timeout_seconds else rules.hold_timeout
-    req = request_hash("hold", customer_id, points, reward, timeout_seconds)
-    m = lock_one(session, customer_id, create=False, now=now)
-    if (prior := replay(session, "hold", hold_id, req)) is not None:
-        return prior
+    body = (customer_id, points, reward, timeout_seconds)
+    op = open_operation(session, "hold", hold_id, customer_id, body, create=False, now=now)
+    if op.prior is not None:
+        return op.prior
+    m, req = op.member, op.req_hash
     available = require_available(session, m, points, now)
     expires = now + timeout
     session.add(
@@ -244,11 +238,11 @@ def _settle_hold(
     member_id = session.scalar(select(Hold.member_id).where(Hold.id == hold_id, Hold.kind == "till"))
     if member_id is None:
         raise NotFound(f"unknown hold {hold_id!r}", code="unknown_hold")
-    m = lock_one(session, member_id, create=False, now=now)
-    req = request_hash(kind, hold_id)
-    if (prior := replay(session, kind, hold_id, req)) is not None:
+    op = open_operation(session, kind, hold_id, member_id, (hold_id,), create=False, now=now)
+    m, req = op.member, op.req_hash
+    if op.prior is not None:
         # Answers stored before every answer was complete (a timeout sweep's) lack the balance.
-        return {"balance": m.balance, **prior}
+        return {"balance": m.balance, **op.prior}
     hold = _locked_hold(session, hold_id)
     assert hold is not None
     assert hold.expires_at is not None

@@ -9,12 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from loyalty_core.clock import utcnow
 from loyalty_core.errors import NotFound
-from loyalty_core.journal import (
-    active_held,
-    spendable,
-    utcnow,
-)
+from loyalty_core.lots import active_held, spendable
 from loyalty_core.rules import (
     Rules,
     rolling_spend,

@@ -25,7 +25,8 @@ from typing import Any
 
 from loyalty_core.errors import Conflict, InsufficientPoints, InvalidInput, LoyaltyError, NotFound
 from loyalty_core.ledger import PostingResult, TransactionIn
-from loyalty_core.rules import TXN_TYPES, Rules
+from loyalty_core.rules import Rules
+from loyalty_core.vocabulary import TXN_TYPES
 
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 CENT = Decimal("0.01")

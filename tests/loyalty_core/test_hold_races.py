@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from loyalty_core import journal, ledger, spending, statements
 from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.errors import LoyaltyError
-from loyalty_core.rules import load_rules
+from loyalty_core.rules_file import load_rules
 from loyalty_core.schema import Entry, Hold
 
 pytestmark = pytest.mark.postgres

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from loyalty_core import journal, ledger, offers, reversals, spending, statements
 from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
-from loyalty_core.rules import load_rules, parse_rules
+from loyalty_core.rules import parse_rules
+from loyalty_core.rules_file import load_rules
 from loyalty_core.schema import Entry, OfferEvent
 
 BRIEF = load_rules(DEFAULT_RULES)

@@ -18,13 +18,13 @@ from loyalty_core.rules import (
     compute_earning,
     fraud_reason_for_earning,
     fraud_reason_for_redemption,
-    load_rules,
     note_posting,
     parse_rules,
     reversal_points,
     rolling_spend,
     tier_window,
 )
+from loyalty_core.rules_file import load_rules
 
 BRIEF = load_rules(DEFAULT_RULES)
 ZERO = Decimal(0)

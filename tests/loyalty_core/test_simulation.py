@@ -41,7 +41,8 @@ from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.db import make_engine
 from loyalty_core.errors import LoyaltyError
 from loyalty_core.journal import in_transaction
-from loyalty_core.rules import Rules, load_rules
+from loyalty_core.rules import Rules
+from loyalty_core.rules_file import load_rules
 from loyalty_core.schema import Entry, Hold, Line, Lot, Member, metadata
 from tests.loyalty_core.ledger_model import (
     CENT,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from loyalty_core import expiry, journal, ledger, reversals, spending, statements
 from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.errors import Conflict, InsufficientPoints, InvalidInput, NotFound
-from loyalty_core.rules import load_rules
+from loyalty_core.rules_file import load_rules
 from loyalty_core.schema import Entry, Hold, Line
 
 RULES = load_rules(DEFAULT_RULES)

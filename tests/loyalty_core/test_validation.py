@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from loyalty_core import activities, bounds, journal, ledger, offers
+from loyalty_core import activities, bounds, journal, ledger, offers, validation
 from loyalty_core.config import DEFAULT_RULES
 from loyalty_core.errors import InvalidInput
-from loyalty_core.rules import load_rules
+from loyalty_core.rules_file import load_rules
 from loyalty_core.schema import Activation
 
 RULES = load_rules(DEFAULT_RULES)
@@ -55,14 +55,14 @@ def test_check_amount_admits_exactly_the_grammar() -> None:
     admitted, fields = [], set()
     for amount in OFF_GRAMMAR:
         try:
-            journal.check_amount(amount)
+            validation.check_amount(amount)
         except InvalidInput as exc:
             fields.add(exc.details["field"])
         else:
             admitted.append(repr(amount))
     assert not admitted, f"amounts outside the grammar admitted: {admitted}"
     assert fields == {"amount"}
-    assert [str(journal.check_amount(a)) for a, _ in EXACT] == [e for _, e in EXACT]
+    assert [str(validation.check_amount(a)) for a, _ in EXACT] == [e for _, e in EXACT]
 
 
 def test_a_posting_with_an_off_grammar_amount_is_refused_and_writes_nothing(db_engine: Engine) -> None:
