@@ -21,6 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from loyalty_core.decisions.record import decision_rows
 from loyalty_core.errors import InvalidInput
 from loyalty_core.locks import lock_members
 from loyalty_core.offers import raise_offers_until, upsert_offer
@@ -170,5 +171,5 @@ def import_decisions(session: Session, rows: Sequence[Mapping[str, Any]]) -> int
     A row names ``id``, ``customer_id``, ``made_at``, ``policy``, ``probability`` and optionally
     ``offer_id`` and ``channel``: the probability is what off-policy evaluation weighs the decision by.
     """
-    full = [{**_complete(r, DECISION_FIELDS), "served": True} for r in rows]
+    full = decision_rows([{**_complete(r, DECISION_FIELDS), "served": True} for r in rows])
     return len(_insert_new(session, DECISIONS, full, "id"))

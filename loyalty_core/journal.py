@@ -19,21 +19,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from loyalty_core.clock import utcnow as utcnow
 from loyalty_core.entries import PendingEntry
 from loyalty_core.idempotency import replay, request_hash, was_replayed
 from loyalty_core.locks import lock_one
 from loyalty_core.members import MemberState
-from loyalty_core.schema import ACTIVATIONS as ACTIVATIONS
-from loyalty_core.schema import MEMBERS as MEMBERS
-from loyalty_core.schema import OFFER_EVENTS as OFFER_EVENTS
-from loyalty_core.sql import dialect_insert as dialect_insert
-from loyalty_core.validation import check_id as check_id
 from loyalty_core.writer import DeferredWritesSession, run_deferred, write_entries
-
-# The ``as`` imports above are for ``decisions.py`` (another helper's file in this rebuild), which still
-# imports them from here; they live in ``clock``, ``schema``, ``sql`` and ``validation``. Remove them once it
-# imports them from there.
 
 T = TypeVar("T")
 

@@ -17,8 +17,8 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from loyalty_core.decisions.record import DECISIONS
-from loyalty_core.journal import ACTIVATIONS, MEMBERS, OFFER_EVENTS
 from loyalty_core.rules import Rules, rolling_spend, tier_for
+from loyalty_core.schema import ACTIVATIONS, MEMBERS, OFFER_EVENTS
 
 IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 

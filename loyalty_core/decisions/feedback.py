@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from loyalty_core.clock import utcnow
 from loyalty_core.errors import Conflict, InvalidInput, NotFound
-from loyalty_core.journal import OFFER_EVENTS, check_id, dialect_insert, utcnow
-from loyalty_core.schema import Decision
+from loyalty_core.schema import OFFER_EVENTS, Decision
+from loyalty_core.sql import dialect_insert
+from loyalty_core.validation import check_id
 
 FEEDBACK_EVENTS = ("shown", "viewed", "accepted", "completed")
 

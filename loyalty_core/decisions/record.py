@@ -177,8 +177,8 @@ class DecisionRecord:
         }
 
 
-def record_decisions(session: Session, rows: Sequence[DecisionRecord | Mapping[str, Any]]) -> None:
-    """Insert decisions at once: records, or rows already in the table's shape (importers' campaign logs).
+def decision_rows(rows: Sequence[DecisionRecord | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Records, or rows already in the table's shape (importers' campaign logs), as checked table rows.
 
     Rows may leave out the context columns (``k``, ``candidates``, ``shadow_of``): they are NULL then.
     """
@@ -189,5 +189,11 @@ def record_decisions(session: Session, rows: Sequence[DecisionRecord | Mapping[s
             raise InvalidInput(f"decision {row['id']}: probability {p} is not in [0, 1]", field="probability")
         for name in ("k", "candidates", "shadow_of"):
             row.setdefault(name, None)
+    return values
+
+
+def record_decisions(session: Session, rows: Sequence[DecisionRecord | Mapping[str, Any]]) -> None:
+    """Insert decisions at once (the service's rankings and campaigns; importers use ``import_decisions``)."""
+    values = decision_rows(rows)
     if values:
         session.execute(insert(DECISIONS), values)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from loyalty_core.decisions.facts import IN_CHUNK
 from loyalty_core.decisions.record import DECISIONS, SHADOW_PREFIX
-from loyalty_core.journal import OFFER_EVENTS
+from loyalty_core.schema import OFFER_EVENTS
 
 
 def shadow_pairs(
