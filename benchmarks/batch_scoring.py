@@ -2,7 +2,7 @@
 
     python benchmarks/batch_scoring.py [--customers 1000000] [--db var/bench-sim.db] [--threads 0]
 
-What is timed is ``models.batch_score.score_matrix`` chunk by chunk (as ``score_all`` runs it) plus the
+What is timed is ``models.jobs.score_matrix`` chunk by chunk (as ``score_all`` runs it) plus the
 whole-base multiplier allocation: churn inputs (with the BG/NBD columns) and the churn champion, eligibility
 (tier, caps, preferred channel), the offer model's input rows for the eligible (customer, offer) pairs and the
 offer model, the two uplift models on the same rows, expected values and the top 3. Reading the ledger,
@@ -127,7 +127,7 @@ def main() -> None:
         )
         engine_note = (
             f"trees compiled by lleaves (in {time.perf_counter() - began:.1f} s, when the models load)"
-            if models.compiled
+            if models.scorer.compiled
             else "LightGBM's predict"
         )
         score_matrix(models, customers[: args.chunk])  # warm-up

@@ -14,7 +14,7 @@ For SQLite (a temporary file) and PostgreSQL (a database ``loyalty_bench`` creat
   target has to fit (C cores at N postings/s leave C / N seconds of CPU per posting, load generator included);
   and once, for reference, the same server and load with the ledger call replaced by a fixed answer
   (``ROUTE_ONLY_APP``): what the route itself costs, whatever the ledger does;
-- bulk ingest: a generated 200,000-row CSV read by ``pipelines.ingest.read_transactions`` and posted by
+- bulk ingest: a generated 200,000-row CSV read by ``pipelines.sources.ingest.read_transactions`` and posted by
   ``ingest_frame`` (chunks of 5,000 in one transaction each); on PostgreSQL a second file (new transaction
   ids, the same customers) again with customers split over one process per core (``workers``).
 

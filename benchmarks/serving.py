@@ -23,7 +23,7 @@ between the worker processes (from /proc: the load must spread over both). Targe
 endpoint's, >= 5,000 requests/s with 2 workers on 2 cores.
 
 Last, in-process on a copy of the ledger: decisions written one transaction each vs through the
-group-commit writer (``serving.decision_log``) with 32 concurrent writers. Every process it starts is
+group-commit writer (``serving.runtime.decision_writer``) with 32 concurrent writers. Every process it starts is
 bounded in time and stopped at the end.
 """
 
@@ -185,7 +185,7 @@ def build_world(root: Path, customers: int, days: int) -> None:
         train_churn(engine, rules=rules, tracking_uri=uri)
         offers = train_offers(engine, rules=rules, tracking_uri=uri)  # and the uplift model beside it
         if offers.uplift is not None and offers.uplift.version is not None and not offers.uplift.promoted:
-            # the job's gate withheld it (see models.uplift_job.promotion); the benchmark measures the full
+            # the job's gate withheld it (see models.registry.promotion); the benchmark measures the full
             # ranking path, uplift included
             promote_uplift(offers.uplift.version, reason="benchmark: the full ranking path", tracking_uri=uri)
         score_all(
