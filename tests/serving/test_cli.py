@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from loyalty_core import alembic_config, make_engine
-from serving.cli import _job_progress, _progress, app, configure_logging, stderr
+from serving.cli import app, configure_logging
+from serving.cli.output import job_progress, progress_bars, stderr
 
 # Every command that reads the ledger, with arguments that pass its own checks.
 READERS = [
@@ -106,7 +107,7 @@ def test_cli_features_help_keeps_square_brackets() -> None:
 def test_job_progress_reused_stage_gets_its_own_bar() -> None:
     """The demo runs simulate then ingest on one callback: both have a "transactions" stage."""
     bar = Progress(disable=True)
-    progress = _job_progress(bar)
+    progress = job_progress(bar)
     progress("transactions", 0, 1500)  # the simulator counts customers
     progress("transactions", 1500)
     progress("transactions", 0, 256_421)  # the ingest counts rows
@@ -127,7 +128,7 @@ def test_job_progress_reused_stage_gets_its_own_bar() -> None:
 
 def test_job_progress_stage_keeps_its_bar_until_full() -> None:
     bar = Progress(disable=True)
-    progress = _job_progress(bar)
+    progress = job_progress(bar)
     progress("writing", 0, 3)
     progress("writing", 1)
     progress("writing", 1, None)
@@ -141,7 +142,7 @@ def test_progress_routes_logging_through_the_bars_console() -> None:
     configure_logging(logging.INFO)
     root = logging.getLogger()
     before = list(root.handlers)
-    with _progress():
+    with progress_bars():
         handlers = list(root.handlers)
     assert [type(h) for h in handlers] == [RichHandler]
     assert isinstance(handlers[0], RichHandler)

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine
 
 from loyalty_core import DEFAULT_RULES, Settings, load_rules
-from serving.inference import InferenceBatcher, score_rows
-from serving.scoring import ScoringState
+from serving.runtime.inference import InferenceBatcher, score_rows
+from serving.runtime.served_state import ScoringState
 from tests.serving.conftest import World, use_mlflow_store
 
 
@@ -39,7 +39,7 @@ def test_concurrent_requests_are_batched_and_get_their_own_rows(state: ScoringSt
             batches.append(len(rows_))
             return original(snap_, rows_, churn=churn)  # type: ignore[arg-type]
 
-        import serving.inference as inference
+        import serving.runtime.inference as inference
 
         inference.score_rows = counting  # type: ignore[assignment]
         try:
@@ -74,7 +74,7 @@ def test_requests_holding_different_snapshots_are_scored_apart(state: ScoringSta
     async def main() -> None:
         batcher = InferenceBatcher()
         await batcher.start()
-        import serving.inference as inference
+        import serving.runtime.inference as inference
 
         original = inference.score_rows
 

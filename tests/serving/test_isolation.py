@@ -28,12 +28,12 @@ from loyalty_core import (
     load_rules,
 )
 from models import CustomerState, FrequencyCaps
-from serving.batcher import PostingBatcher
 from serving.decision_log import DecisionWriter
-from serving.facts import FactsReader
-from serving.inference import InferenceBatcher, Scores, score_rows
-from serving.microbatch import MicroBatcher
-from serving.scoring import ScoringState
+from serving.runtime.batcher import PostingBatcher
+from serving.runtime.facts import FactsReader
+from serving.runtime.inference import InferenceBatcher, Scores, score_rows
+from serving.runtime.microbatch import MicroBatcher
+from serving.runtime.served_state import ScoringState
 from tests.serving.conftest import World, use_mlflow_store
 
 # A lone surrogate cannot be encoded by any database driver (SQLite's or psycopg's): the statement that

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.metrics import ENV, prepare_multiprocess_dir, remove_multiprocess_dir
+from serving.runtime.metrics import ENV, prepare_multiprocess_dir, remove_multiprocess_dir
 
 
 def test_prepare_multiprocess_dir_is_skipped_for_one_worker(monkeypatch: pytest.MonkeyPatch) -> None:

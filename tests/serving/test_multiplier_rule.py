@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models import MultiplierPolicy, customer_value, multiplier_for
-from serving.scoring import MultiplierRule
+from serving.runtime.served_models import MultiplierRule
 
 NAMES = ("txn_amount_365d", "points_earned_30d", "tier")
 

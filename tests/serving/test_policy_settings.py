@@ -6,7 +6,7 @@ import pytest
 
 from loyalty_core import ConfigurationError
 from models import EpsilonGreedy, ThompsonSampling
-from serving.scoring import parse_policy
+from serving.runtime.served_state import parse_policy
 
 
 @pytest.mark.parametrize(

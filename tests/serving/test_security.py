@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loyalty_core import ConfigurationError
-from serving.security import Caller, parse_api_keys, require_scope
+from serving.api.security import Caller, parse_api_keys, require_scope
 
 
 def test_parse_api_keys_keeps_digests_and_merges_scopes() -> None:

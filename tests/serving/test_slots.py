@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from loyalty_core import Unavailable
-from serving.slots import Slot
+from serving.runtime.slots import Slot
 
 
 class Registry:
