@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from loyalty_core import DEFAULT_RULES, Conflict, PostingResult, TransactionIn, Unavailable, load_rules
-from serving import batcher as batcher_module
+from serving.runtime import batcher as batcher_module
 from serving.runtime.batcher import PostingBatcher
 
 WHEN = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
