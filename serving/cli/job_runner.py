@@ -4,14 +4,17 @@ a bar per stage, the engine released whatever happens, then the report's lines."
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from serving.cli.output import job_progress, progress_bars
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
-def ledger_engine() -> Any:
+
+def ledger_engine() -> Engine:
     """An engine on the configured ledger, refused with one line saying what to run when its schema is
     missing or behind (``serving.runtime.stores.open_ledger``)."""
     from loyalty_core import get_settings

@@ -31,16 +31,6 @@ def parse_as_of(value: str | None) -> Any:
     return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
-def ingest_history_with_bars(
-    engine: Any, source: Any, rules: Any, ingest_history: Any, *, workers: int = 1
-) -> Any:
-    """Run ``ingest_history`` with one progress bar per stage."""
-    with progress_bars() as bar:
-        return ingest_history(
-            engine, source, rules=rules, progress=job_progress(bar, "ingest "), workers=workers
-        )
-
-
 @cli_errors
 def ingest(
     path: Annotated[
@@ -77,7 +67,10 @@ def ingest(
     processes = workers or os.cpu_count() or 1
     try:
         if source.is_dir():
-            history = ingest_history_with_bars(engine, source, rules, ingest_history, workers=processes)
+            with progress_bars() as bar:
+                history = ingest_history(
+                    engine, source, rules=rules, progress=job_progress(bar, "ingest "), workers=processes
+                )
             assert history.transactions is not None
             result: IngestReport = history.transactions
         else:
