@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from serving.runtime.metrics import ENV, prepare_multiprocess_dir, remove_multiprocess_dir
+
+
+@pytest.fixture(autouse=True)
+def _metrics_dir_variable_restored() -> Iterator[None]:
+    """``prepare_multiprocess_dir`` sets the variable itself, behind monkeypatch's back: left set, it points
+    every later ``loyalty serve`` of the run (tests/serving/test_crash.py...) at a folder already removed."""
+    before = os.environ.get(ENV)
+    yield
+    if before is None:
+        os.environ.pop(ENV, None)
+    else:
+        os.environ[ENV] = before
 
 
 def test_prepare_multiprocess_dir_is_skipped_for_one_worker(monkeypatch: pytest.MonkeyPatch) -> None:
