@@ -18,22 +18,22 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from loyalty_core import Settings, get_settings, load_rules, make_engine
-from serving.apidocs import install_docs
-from serving.batcher import PostingBatcher
-from serving.runtime import DecisionWriter
-from serving.deps import Services
-from serving.errors import (
+from serving.api.apidocs import install_docs
+from serving.api.deps import Services
+from serving.api.http_errors import (
     ERROR_RESPONSES,
     BodyLimitMiddleware,
     UnexpectedErrorMiddleware,
     install_error_handlers,
 )
-from serving.facts import FactsReader
-from serving.inference import InferenceBatcher
-from serving.metrics import MetricsMiddleware
-from serving.routers import admin, decisions, health, ledger, models_admin, offers, scoring
-from serving.scoring import ScoringState
-from serving.security import parse_api_keys
+from serving.api.routers import admin, health, models_admin, offer_decisions, offers, points, scores
+from serving.api.security import parse_api_keys
+from serving.runtime.decision_writer import DecisionWriter
+from serving.runtime.batcher import PostingBatcher
+from serving.runtime.facts import FactsReader
+from serving.runtime.inference import InferenceBatcher
+from serving.runtime.metrics import MetricsMiddleware
+from serving.runtime.served_state import ScoringState
 
 if TYPE_CHECKING:  # older FastAPI releases have no telemetry and take the argument as an unused extra
     from fastapi.telemetry import TelemetryConfig
@@ -128,9 +128,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # decisions before offers: for /v1/offers/rank, Starlette's first partial match (a method it lacks) must
     # be POST /v1/offers/rank, not PUT /v1/offers/{offer_id}, or a 405 would advertise the wrong methods.
     for router in (
-        scoring.router,  # routes are tried in order: the hot scoring route first
-        ledger.router,
-        decisions.router,
+        scores.router,  # routes are tried in order: the hot scoring route first
+        points.router,
+        offer_decisions.router,
         offers.router,
         admin.router,
         models_admin.router,

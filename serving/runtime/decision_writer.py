@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from loyalty_core import DecisionRecord, in_transaction, record_decisions
-from serving import metrics
-from serving.microbatch import MicroBatcher
+from serving.runtime import metrics
+from serving.runtime.microbatch import MicroBatcher
 
 
 @dataclass(slots=True)

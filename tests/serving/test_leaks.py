@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
 from loyalty_core import Settings, Unavailable
+from serving.api.routers.health import DATABASE_DOWN, DETAILS_HIDDEN
 from serving.app import create_app
-from serving.routers.health import DATABASE_DOWN, DETAILS_HIDDEN
-from serving.slots import Slot
+from serving.runtime.slots import Slot
 from tests.serving.conftest import API_KEYS, NO_MULTIPLIER_RULE, ThreadedServer
 
 SECRET_ID = "cust-secret-4711"
@@ -119,7 +119,7 @@ def test_a_slot_logs_each_change_of_state_once(caplog: pytest.LogCaptureFixture)
         return "model", str(state["version"])
 
     slot = Slot("churn model", load)
-    with caplog.at_level(logging.DEBUG, logger="serving.slots"):
+    with caplog.at_level(logging.DEBUG, logger="serving.runtime.slots"):
         for _ in range(3):
             slot.reload()  # the same failure at every poll
         state["broken"] = True
@@ -183,11 +183,11 @@ def test_a_503_names_the_missing_model_but_not_the_registry_or_its_path(
     request: pytest.FixtureRequest,
 ) -> None:
     """A champion that is not there is a 503 any core caller may read: what to do, not where the store is."""
-    from serving.scoring import _model_slot
+    from serving.runtime.slot_loaders import model_slot
 
     registry: str = request.getfixturevalue("_empty_registry")
     store_path = registry.removeprefix("sqlite:///")
-    slot = _model_slot("loyalty-churn", "churn model", registry, lambda champion: champion)
+    slot = model_slot("loyalty-churn", "churn model", registry, lambda champion: champion)
     assert not slot.reload()
     with pytest.raises(Unavailable) as refused:
         slot.get()

@@ -13,15 +13,13 @@ from sklearn.metrics import roc_auc_score
 from loyalty_core import InvalidInput
 from models.estimators import (
     BoostedClassifier,
-    Calibrator,
     OfferResponseRateBaseline,
     RecencyFrequencyBaseline,
-    fit_calibrator,
     train,
 )
 from models.evaluation import classification_metrics, is_better, lift_at
-from models.inputs import FrameSpec, fingerprint, split_out_of_time
-from models.inputs import customer_offer_frame, offer_attributes
+from models.inputs import FrameSpec, customer_offer_frame, fingerprint, offer_attributes, split_out_of_time
+from models.scorer import Calibrator, fit_calibrator
 from tests.models.conftest import OFFERS, churn_frame, offer_frame
 
 

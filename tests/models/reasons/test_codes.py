@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.estimators import TrainingResult, train
 from models.reasons import (
     FLAGS,
     MIN_CONTRIBUTION,
@@ -14,7 +15,6 @@ from models.reasons import (
     explain,
     humanize,
 )
-from models.estimators import TrainingResult, train
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 
 from mlflow import MlflowClient
-from models.jobs import fit_uplift, load_job_params
-from models.registry import TARGET, Holdout, UpliftReport, load_card, log_uplift, scorers_of
 from models.estimators import ipw_weights
 from models.evaluation import qini_coefficient
+from models.jobs import fit_uplift, load_job_params
+from models.registry import TARGET, Holdout, UpliftReport, load_card, log_uplift, scorers_of
 from tests.models.jobs.test_uplift import campaign_rows
 from tests.models.registry.test_tracking import _artifacts
 

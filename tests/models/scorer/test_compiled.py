@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from models.estimators import TrainingResult, train
-from models.registry import compile_booster
+from models.scorer import compile_booster
 from models.scorer.scorer import SMALL_BATCH
 
 # llvmlite < 0.45, which lleaves needs, has no wheels for Python 3.14 (see models.scorer.compiled)

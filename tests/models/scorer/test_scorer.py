@@ -12,7 +12,8 @@ import pytest
 from loyalty_core import InvalidInput, Unavailable
 from mlflow import MlflowClient
 from models.estimators import TrainingResult, train
-from models.registry import META_FILE, Scorer, artifact_root, load_champion, log_training
+from models.registry import artifact_root, load_champion, log_training
+from models.scorer import META_FILE, Scorer
 
 
 @pytest.fixture
