@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from loyalty_core import DEFAULT_RULES, load_rules, make_engine, migrate  # noqa: E402
 from models import (  # noqa: E402
     MultiplierPolicy,
+    Registration,
     ScoringModels,
     allocate_multipliers,
     customer_value,
@@ -94,8 +95,8 @@ def main() -> None:
     rules = load_rules(DEFAULT_RULES)
     engine = make_engine(f"sqlite:///{args.db}")
     t = time.perf_counter()
-    churn = train_churn(engine, rules=rules, register=False)
-    offers = train_offers(engine, rules=rules, register=False)
+    churn = train_churn(engine, rules=rules, registration=Registration(register=False))
+    offers = train_offers(engine, rules=rules, registration=Registration(register=False))
     print(f"trained the models in {time.perf_counter() - t:.0f} s", flush=True)
     assert churn.result is not None
     assert offers.result is not None

@@ -14,9 +14,9 @@ For SQLite (a temporary file) and PostgreSQL (a database ``loyalty_bench`` creat
   target has to fit (C cores at N postings/s leave C / N seconds of CPU per posting, load generator included);
   and once, for reference, the same server and load with the ledger call replaced by a fixed answer
   (``ROUTE_ONLY_APP``): what the route itself costs, whatever the ledger does;
-- bulk ingest: a generated 200,000-row CSV read by ``pipelines.sources.ingest.read_transactions`` and posted by
-  ``ingest_frame`` (chunks of 5,000 in one transaction each); on PostgreSQL a second file (new transaction
-  ids, the same customers) again with customers split over one process per core (``workers``).
+- bulk ingest: a generated 200,000-row CSV read by ``pipelines.sources.ingest.read_transactions`` and
+  posted by ``ingest_frame`` (chunks of 5,000 in one transaction each); on PostgreSQL a second file (new
+  transaction ids, the same customers) again with customers split over one process per core (``workers``).
 
 Each database starts as a bank's ledger would (``fresh_engine``, ``warm_up``): its customers enrolled, 2,000
 postings in, planner statistics gathered; from an empty database PostgreSQL would plan for empty tables and
@@ -243,7 +243,7 @@ def free_port() -> int:
 # endpoint, that shows what the route itself (API key, validation, response model, metrics) costs per request.
 ROUTE_ONLY_APP = """
 from loyalty_core import PostingResult
-from serving import batcher
+from serving import PostingBatcher, create_app
 
 
 async def _fixed_answer(self, txn, *, actor):
@@ -254,9 +254,7 @@ async def _fixed_answer(self, txn, *, actor):
     return PostingResult(txn.transaction_id, response, False)
 
 
-batcher.PostingBatcher.submit = _fixed_answer
-
-from serving.app import create_app  # noqa: E402
+PostingBatcher.submit = _fixed_answer
 """
 
 

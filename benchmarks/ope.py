@@ -3,8 +3,9 @@
     python benchmarks/ope.py [--customers 100000] [--days 365] [--seed 1] [--sim DIR] [--clip W] [--se ...]
 
 Simulates a bank (or reads ``--sim DIR``, the output of ``loyalty simulate``), turns its historical random
-campaigns into a bandit log (``models.evaluation.offer_log``: one decision per campaign and eligible customer, the
-action is the offer or the control group, the reward ``completion x (value - cost)`` in RUB), and evaluates:
+campaigns into a bandit log (``models.evaluation.offer_log``: one decision per campaign and eligible customer,
+the action is the offer or the control group, the reward ``completion x (value - cost)`` in RUB), and
+evaluates:
 
 - ``logging``: the campaigns' own random assignment (the per-arm, per-channel probabilities of the manifest);
 - ``best true uplift``: for every decision, the arm of that campaign with the highest TRUE expected

@@ -23,8 +23,8 @@ between the worker processes (from /proc: the load must spread over both). Targe
 endpoint's, >= 5,000 requests/s with 2 workers on 2 cores.
 
 Last, in-process on a copy of the ledger: decisions written one transaction each vs through the
-group-commit writer (``serving.runtime.decision_writer``) with 32 concurrent writers. Every process it starts is
-bounded in time and stopped at the end.
+group-commit writer (``serving.runtime.decision_writer``) with 32 concurrent writers. Every process it starts
+is bounded in time and stopped at the end.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def build_world(root: Path, customers: int, days: int) -> None:
         print(f"reusing the world in {root}", file=sys.stderr)
         return
     from loyalty_core import DEFAULT_RULES, load_rules, make_engine, migrate
-    from models import promote_uplift, score_all, train_churn, train_offers
+    from models import Registration, ScoreRequest, promote_uplift, score_all, train_churn, train_offers
     from pipelines import SimConfig, ingest_history, run_feature_job, simulate
 
     root.mkdir(parents=True, exist_ok=True)
@@ -182,18 +182,21 @@ def build_world(root: Path, customers: int, days: int) -> None:
         migrate(engine)
         ingest_history(engine, root / "history", rules=rules)
         run_feature_job(engine, as_of=config.end_at, rules=rules, out_dir=root / "features")
-        train_churn(engine, rules=rules, tracking_uri=uri)
-        offers = train_offers(engine, rules=rules, tracking_uri=uri)  # and the uplift model beside it
+        train_churn(engine, rules=rules, registration=Registration(tracking_uri=uri))
+        # and the uplift model beside it
+        offers = train_offers(engine, rules=rules, registration=Registration(tracking_uri=uri))
         if offers.uplift is not None and offers.uplift.version is not None and not offers.uplift.promoted:
-            # the job's gate withheld it (see models.registry.promotion); the benchmark measures the full
-            # ranking path, uplift included
+            # the job's gate withheld it (see models.registry.promotion.decide_uplift_promotion); the
+            # benchmark measures the full ranking path, uplift included
             promote_uplift(offers.uplift.version, reason="benchmark: the full ranking path", tracking_uri=uri)
         score_all(
             engine,
             rules=rules,
-            as_of=config.end_at.date(),
-            out=root / "scores.parquet",
-            multiplier_file=root / "multiplier.json",
+            request=ScoreRequest(
+                as_of=config.end_at.date(),
+                out=root / "scores.parquet",
+                multiplier_file=root / "multiplier.json",
+            ),
         )
     finally:
         engine.dispose()

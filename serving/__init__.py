@@ -3,8 +3,8 @@
 
 from serving.app import create_app
 from serving.cli import app as cli_app
-from serving.runtime.decision_writer import DecisionWriter
 from serving.runtime.batcher import PostingBatcher
+from serving.runtime.decision_writer import DecisionWriter
 
 __all__ = [
     "DecisionWriter",

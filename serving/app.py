@@ -28,8 +28,8 @@ from serving.api.http_errors import (
 )
 from serving.api.routers import admin, health, models_admin, offer_decisions, offers, points, scores
 from serving.api.security import parse_api_keys
-from serving.runtime.decision_writer import DecisionWriter
 from serving.runtime.batcher import PostingBatcher
+from serving.runtime.decision_writer import DecisionWriter
 from serving.runtime.facts import FactsReader
 from serving.runtime.inference import InferenceBatcher
 from serving.runtime.metrics import MetricsMiddleware

@@ -38,7 +38,15 @@ from loyalty_core import (
     migrate,
     run_expiry,
 )
-from models import MULTIPLIER_FILE, score_all, train_churn, train_offers
+from models import (
+    MULTIPLIER_FILE,
+    ChurnRequest,
+    OfferRequest,
+    ScoreRequest,
+    score_all,
+    train_churn,
+    train_offers,
+)
 from pipelines import DEFAULT_DIR as FEATURES_DIR
 from pipelines import SimConfig, ingest_history, run_feature_job, simulate, today_utc
 
@@ -142,17 +150,19 @@ def run_demo(
             f"features as of {as_of.date()}: {feats.customers:,} customers x {feats.features} features "
             f"-> {feats.path} and the online table"
         )
-        churn = train_churn(engine, rules=rules, truth_dir=history / "truth", progress=tick)
+        churn = train_churn(
+            engine, rules=rules, request=ChurnRequest(truth_dir=history / "truth"), progress=tick
+        )
         report.lines.extend(line for line in churn.lines() if not line.startswith(("time:", "MLflow run")))
-        offers = train_offers(engine, rules=rules, truth_dir=history / "truth", progress=tick)
+        offers = train_offers(
+            engine, rules=rules, request=OfferRequest(truth_dir=history / "truth"), progress=tick
+        )
         report.lines.extend(line for line in offers.lines() if not line.startswith(("time:", "MLflow run")))
         report.scores = out / "scores.parquet"
         scored = score_all(
             engine,
             rules=rules,
-            as_of=as_of,
-            out=report.scores,
-            multiplier_file=multiplier_file,
+            request=ScoreRequest(as_of=as_of, out=report.scores, multiplier_file=multiplier_file),
             progress=tick,
         )
         report.lines.extend(scored.lines())

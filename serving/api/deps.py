@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from loyalty_core import Rules, Settings, text_problem
 from serving.api.security import Caller, api_key_header, require_scope
-from serving.runtime.decision_writer import DecisionWriter
 from serving.runtime.batcher import PostingBatcher
+from serving.runtime.decision_writer import DecisionWriter
 from serving.runtime.facts import FactsReader
 from serving.runtime.inference import InferenceBatcher
 from serving.runtime.served_state import ScoringState

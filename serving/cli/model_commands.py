@@ -39,17 +39,17 @@ def train_churn_command(
     """Train the churn model (LightGBM vs recency/frequency rule and BG/NBD), register loyalty-churn."""
     from pathlib import Path
 
-    from models import train_churn
+    from models import ChurnRequest, Registration, train_churn
 
+    request = ChurnRequest(
+        as_of=as_of, horizon_days=horizon_days, n_cutoffs=cutoffs, truth_dir=Path(truth) if truth else None
+    )
     run_job(
         lambda engine, rules, progress: train_churn(
             engine,
             rules=rules,
-            as_of=as_of,
-            horizon_days=horizon_days,
-            n_cutoffs=cutoffs,
-            truth_dir=Path(truth) if truth else None,
-            promote=not no_promote,
+            request=request,
+            registration=Registration(promote=not no_promote),
             progress=progress,
         )
     )
@@ -87,19 +87,22 @@ def train_offers_command(
     import datetime as dt
     from pathlib import Path
 
-    from models import train_offers
+    from models import OfferRequest, Registration, train_offers
     from pipelines import EPOCH
 
     split = None if starbucks_split_hour is None else EPOCH + dt.timedelta(hours=starbucks_split_hour)
+    request = OfferRequest(
+        as_of=as_of,
+        split_at=split,
+        uplift=False if no_uplift else None,  # None: the profile's (the Starbucks split trains none)
+        truth_dir=Path(truth) if truth else None,
+    )
     run_job(
         lambda engine, rules, progress: train_offers(
             engine,
             rules=rules,
-            as_of=as_of,
-            split_at=split,
-            uplift=not no_uplift,
-            truth_dir=Path(truth) if truth else None,
-            promote=not no_promote,
+            request=request,
+            registration=Registration(promote=not no_promote),
             progress=progress,
         )
     )
@@ -148,22 +151,20 @@ def score(
     from pathlib import Path
 
     from loyalty_core import get_settings
-    from models import MULTIPLIER_FILE, score_all
+    from models import MULTIPLIER_FILE, ScoreRequest, score_all
 
     # where the service reads the multiplier cut-off from (LOYALTY_MULTIPLIER_FILE), else var/policy/
     multiplier_file = get_settings().multiplier_file or MULTIPLIER_FILE
+    request = ScoreRequest(
+        as_of=as_of,
+        out=Path(out),
+        k=top_k,
+        reasons_top=reasons_top,
+        reasons_all=reasons,
+        multiplier_budget=multiplier_budget,
+        uplift=not no_uplift,
+        multiplier_file=Path(multiplier_file),
+    )
     run_job(
-        lambda engine, rules, progress: score_all(
-            engine,
-            rules=rules,
-            as_of=as_of,
-            out=Path(out),
-            k=top_k,
-            reasons_top=reasons_top,
-            reasons_all=reasons,
-            multiplier_budget=multiplier_budget,
-            uplift=not no_uplift,
-            multiplier_file=Path(multiplier_file),
-            progress=progress,
-        )
+        lambda engine, rules, progress: score_all(engine, rules=rules, request=request, progress=progress)
     )

@@ -13,16 +13,15 @@ from serving.runtime.microbatch import MicroBatcher
 from serving.runtime.ranking import customer_rows, plan_campaign, rank_customer, score_answers
 from serving.runtime.redaction import describe_error, redacted_traceback
 from serving.runtime.served_models import MultiplierRule, Snapshot
-from serving.runtime.shadow import shadow_report
 from serving.runtime.served_state import ScoringState, parse_policy, reader_engine
+from serving.runtime.shadow import shadow_report
 from serving.runtime.slot_loaders import UPLIFT_ABSENT
 from serving.runtime.slots import Loaded, NotConfigured, Slot
 from serving.runtime.stores import open_ledger, prepare_ledger, prepare_mlflow, prepare_stores, safe_url
 
 __all__ = [
-    "DecisionWriter",
-    "shadow_report",
     "UPLIFT_ABSENT",
+    "DecisionWriter",
     "FactsReader",
     "InferenceBatcher",
     "Loaded",
@@ -51,4 +50,5 @@ __all__ = [
     "safe_url",
     "score_answers",
     "score_rows",
+    "shadow_report",
 ]

@@ -21,9 +21,9 @@ from models import (
     OfferCatalog,
     OfferInputs,
     UpliftScorers,
-    _hull_steps,
-    _multiplier_inputs,
     customer_value,
+    hull_steps,
+    multiplier_inputs,
 )
 from pipelines import OnlineFeatures
 from serving.runtime.slots import Loaded
@@ -131,8 +131,8 @@ class MultiplierRule:
         is the highest they reach (a test checks this against ``multiplier_for``, customer by customer).
         """
         value, base = customer_value(customers, names, churn, self.margin_rate)
-        gain, extra = _multiplier_inputs(self.policy, np.clip(churn, 0.0, 1.0), value, base)
-        who, _step, to, _dk, ratio = _hull_steps(gain, extra)
+        gain, extra = multiplier_inputs(self.policy, np.clip(churn, 0.0, 1.0), value, base)
+        who, _step, to, _dk, ratio = hull_steps(gain, extra)
         bar = max(self.threshold, self.policy.point_value)
         level = np.zeros(len(churn), dtype=np.int64)
         above = ratio > bar

@@ -25,7 +25,6 @@ from loyalty_core import (
 )
 from models import (
     CHAMPION,
-    MARGIN_RATE,
     UPLIFT_MODEL,
     Champion,
     MultiplierPolicy,
@@ -33,6 +32,7 @@ from models import (
     UpliftScorers,
     aliased_version,
     catalogue_frame,
+    job_params_in_use,
     load_champion,
     load_uplift,
 )
@@ -98,7 +98,9 @@ def multiplier_slot(path: Path) -> Slot[MultiplierRule]:
     def load() -> tuple[MultiplierRule, str]:
         version = stamp()
         if version == "default":
-            return MultiplierRule(MultiplierPolicy().point_value, MARGIN_RATE, MultiplierPolicy()), version
+            return MultiplierRule(
+                MultiplierPolicy().point_value, job_params_in_use().scoring.margin_rate, MultiplierPolicy()
+            ), version
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
             policy = MultiplierPolicy(

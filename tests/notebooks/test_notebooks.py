@@ -84,7 +84,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Build the small world; return the environment variables that point the notebooks at it."""
     import mlflow
     from loyalty_core import DEFAULT_RULES, load_rules, make_engine, migrate
-    from models import train_churn, train_offers
+    from models import OfferRequest, Registration, train_churn, train_offers
     from pipelines import SimConfig, ingest_history, run_feature_job, simulate
 
     root = tmp_path_factory.mktemp("notebook-world")
@@ -111,9 +111,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             report = ingest_history(engine, history, rules=rules)
             assert report.completions_agree, report.notes
             run_feature_job(engine, as_of=summary.end, rules=rules, out_dir=root / "features")
-            churn = train_churn(engine, rules=rules, tracking_uri=env["MLFLOW_TRACKING_URI"])
+            registration = Registration(tracking_uri=env["MLFLOW_TRACKING_URI"])
+            churn = train_churn(engine, rules=rules, registration=registration)
             offers = train_offers(
-                engine, rules=rules, truth_dir=history / "truth", tracking_uri=env["MLFLOW_TRACKING_URI"]
+                engine,
+                rules=rules,
+                request=OfferRequest(truth_dir=history / "truth"),
+                registration=registration,
             )
         finally:
             mlflow.set_tracking_uri(None)

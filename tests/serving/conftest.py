@@ -170,7 +170,7 @@ def _checkpoint(path: Path) -> None:
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     from loyalty_core import DEFAULT_RULES, load_rules, make_engine, migrate
-    from models import score_all, train_churn, train_offers
+    from models import Registration, ScoreRequest, score_all, train_churn, train_offers
     from pipelines import SimConfig, ingest_history, run_feature_job, simulate
 
     root = tmp_path_factory.mktemp("world")
@@ -187,18 +187,21 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         run_feature_job(engine, as_of=config.end_at, rules=rules, out_dir=root / "features")
         with pytest.MonkeyPatch.context() as mp:
             use_mlflow_store(mp, uri)
-            train_churn(engine, rules=rules, tracking_uri=uri)
-            offers = train_offers(engine, rules=rules, tracking_uri=uri)  # with the uplift model beside it
+            train_churn(engine, rules=rules, registration=Registration(tracking_uri=uri))
+            # with the uplift model beside it
+            offers = train_offers(engine, rules=rules, registration=Registration(tracking_uri=uri))
             # The service's uplift path is under test: when the job's gate withheld the champion (it must
             # beat ranking by propensity on its holdout, rare on a world this small), override it.
             uplift_champion(offers.uplift, uri, "tests: the service's uplift path")
             score_all(
                 engine,
                 rules=rules,
-                as_of=config.end_at.date(),
-                out=root / "scores.parquet",
-                multiplier_budget=MULTIPLIER_BUDGET,
-                multiplier_file=root / "multiplier.json",
+                request=ScoreRequest(
+                    as_of=config.end_at.date(),
+                    out=root / "scores.parquet",
+                    multiplier_budget=MULTIPLIER_BUDGET,
+                    multiplier_file=root / "multiplier.json",
+                ),
             )
             import mlflow
 

@@ -28,8 +28,8 @@ from loyalty_core import (
     load_rules,
 )
 from models import CustomerState, FrequencyCaps
-from serving.runtime.decision_writer import DecisionWriter
 from serving.runtime.batcher import PostingBatcher
+from serving.runtime.decision_writer import DecisionWriter
 from serving.runtime.facts import FactsReader
 from serving.runtime.inference import InferenceBatcher, Scores, score_rows
 from serving.runtime.microbatch import MicroBatcher
