@@ -3,10 +3,10 @@
 PostgreSQL is the strictest backend we run on: ``VARCHAR(n)`` refuses what SQLite would store, ``INTEGER``
 stops at 2^31 - 1, and ``text`` cannot hold NUL. A limit typed twice (once in the HTTP schema, once in the
 ledger's checks, once in the table) drifts, and the drift surfaces as a 500 on PostgreSQL only. So the HTTP
-schemas (``serving/schemas.py``) and the ledger's checks (``journal.check_*``, ``offers.upsert_offer``) take
-their limits from here, and here takes them from ``loyalty_core/schema.py``: widening a column widens the
-API, narrowing it narrows the API, with nothing else to edit. ``tests/serving/test_bounds.py`` walks every
-route's OpenAPI schema against the columns its fields land in.
+schemas (``serving/api/schemas/``) and the ledger's checks (``validation.check_*``, ``offers.upsert_offer``)
+take their limits from here, and here takes them from ``loyalty_core/schema.py``: widening a column widens
+the API, narrowing it narrows the API, with nothing else to edit. ``tests/serving/api/schemas/test_bounds.py``
+walks every route's OpenAPI schema against the columns its fields land in.
 
 The grammar of amounts lives here too, for the same reason: one answer to "is ``1_000`` an amount?" (no).
 """

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/http_reference.py > docs/http.md
 
 Generated rather than written so it cannot drift: tests/test_docs.py fails when docs/http.md differs from
-this script's output. Scopes come from each route's ``serving.deps`` dependency (the OpenAPI document only
+this script's output. Scopes come from each route's ``serving.api.deps`` dependency (the OpenAPI document only
 says that a key is needed), activity kinds and their points from the default rules file.
 """
 

@@ -203,7 +203,7 @@ def write_starbucks_slice(out: Path, persons: int) -> Path:
 
 def uplift_champion(report: Any, tracking_uri: str, reason: str) -> str:
     """The uplift version a training run registered, made champion by the recorded override if the job's
-    gate withheld it (``models.uplift_job.promotion``): worlds this small rarely earn one, and the tests
+    gate withheld it (``models.registry.promotion``): worlds this small rarely earn one, and the tests
     that call this are about the uplift path, not the gate. ``report`` is the run's ``UpliftReport``."""
     from models import promote_uplift
 

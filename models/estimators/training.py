@@ -126,7 +126,7 @@ TASKS: dict[str, Task] = {
         ),
         caveats=(
             "Propensity is not uplift: customers who would have completed anyway score high. Use the "
-            "two-model uplift estimate (models.uplift) to target incremental response.",
+            "two-model uplift estimate (models.estimators.TwoModelUplift) to target incremental response.",
             "An offer whose attributes lie outside those seen in training (a new kind, a far larger bonus) "
             "is extrapolated; watch its first campaign.",
         ),

@@ -14,7 +14,7 @@ baselines on the same holdout); this module only wires them to the ledger, MLflo
 
 On a simulated bank (``truth_dir``): ``val_roc_auc_truth`` ranks the holdout customers by the true
 probability of their label given the simulator's latent state at the cutoff
-(``pipelines.simulator.churn_truth``: 1 for those already gone, the fading and the hazard of the others
+(``pipelines.churn_truth``: 1 for those already gone, the fading and the hazard of the others
 against their rate of purchases and bills over the horizon), ``val_roc_auc_model_on_truth_rows`` is the
 model on the same customers and ``val_roc_auc_gap_to_truth`` the difference: how much is left to win.
 """

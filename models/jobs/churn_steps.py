@@ -1,13 +1,13 @@
 """The churn job's pure steps: build the training frame, fit, evaluate against the baselines.
 
-Inputs per cutoff: the customer features plus three BG/NBD columns (``models.assemble``), from a BG/NBD
+Inputs per cutoff: the customer features plus three BG/NBD columns (``models.inputs``), from a BG/NBD
 fitted on that cutoff's own feature vectors, i.e. only on facts before the cutoff. The validation cutoff's
 parameters ship with the model (scorer meta ``bgnbd``) so the service and batch scoring compute the same
 columns.
 
 Baselines on the same holdout: the recency x frequency rule (``baseline_val_*``, inside ``train``) and the
 classic BG/NBD fitted on the purchase log itself (distinct purchase days of qualifying activity before
-``as_of``, ``models.bgnbd.summarise``): ``bgnbd_val_*`` rank by its expected purchases over the horizon
+``as_of``, ``models.estimators.summarise``): ``bgnbd_val_*`` rank by its expected purchases over the horizon
 (low = churn), ``bgnbd_palive_val_roc_auc`` by 1 - P(alive) alone, ``bgnbd_pnone_val_*`` use its
 probability of no purchase in the horizon as the churn probability.
 

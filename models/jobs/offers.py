@@ -5,7 +5,7 @@ Rows are offers sent (``pipelines.labels.offer_response_labels``): the label is 
 offer's validity; informational offers never complete and are left out. Features are taken as of the
 cutoff before each send: the cutoffs are the days offers were sent on (campaign days), so a row's features
 stop at the midnight before its send, and a send belongs to the latest cutoff at or before it.
-Model inputs come from ``models.assemble.OfferInputs``, the code the service and batch scoring use.
+Model inputs come from ``models.inputs.OfferInputs``, the code the service and batch scoring use.
 
 ``as_of`` is the last training cutoff (the validation one): by default the latest send day whose sends'
 validity windows all end within the data. Two passes: a first model on every input column ranks them by

@@ -7,7 +7,7 @@ arms, ``met``: a transaction in the offer's validity met its condition, activate
 then what sending causes. Comparing "completed it if sent" with "met it if not" (the ``outcome`` column)
 would also count the activation step, so a customer who buys anyway but never activates would look harmed
 by the offer. The expected-value policy charges the cost on completions through the propensity, apart.
-Inputs are the offer model's own columns (``models.assemble.OfferInputs``) at the midnight before the
+Inputs are the offer model's own columns (``models.inputs.OfferInputs``) at the midnight before the
 campaign, so batch scoring and the service build one matrix per (customer, offer) for propensity and uplift
 alike.
 

@@ -12,7 +12,7 @@ campaign got):
   (``loyalty_core.rules.OfferEffect.applies`` plus the threshold of bonus-points and cashback offers:
   matching ``txn_types``, ``categories``, ``amount >= threshold``), activated or not. Treated minus control
   on ``met`` is what sending the offer causes (the simulator's ``incremental_uplift``): the uplift
-  learner's target (``models.uplift_job``);
+  learner's target (``models.jobs.uplift``);
 - ``outcome``: for a treated row, the customer *completed* ``o`` in that window (a ``completed`` offer event
   of that customer and offer, so it also needs the activation); for a control row, ``met``. Treated minus
   control on it (the simulator's ``uplift``) mixes the activation funnel into the effect: a customer who

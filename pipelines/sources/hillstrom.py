@@ -3,7 +3,8 @@
 64,000 customers were split at random into a men's e-mail, a women's e-mail and a no-e-mail third, and their
 visits, conversions and spend tracked for two weeks. Being randomised with a control group, it is the public
 yardstick for uplift models: this module turns the CSV into numeric features, a 0/1 treatment per arm and
-the outcomes, so the same ``models.uplift`` code that runs on the simulator's campaigns runs on it.
+the outcomes, so the same ``models.estimators.TwoModelUplift`` that runs on the simulator's campaigns
+runs on it.
 """
 
 from __future__ import annotations

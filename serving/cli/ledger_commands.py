@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
 import typer
@@ -52,41 +51,20 @@ def ingest(
 ) -> None:
     """Post a history or a transactions file into the ledger (same rules as the API); re-runs add nothing."""
     import csv
-    from pathlib import Path
 
-    from loyalty_core import InvalidInput, get_settings, load_rules
-    from pipelines import IngestReport, ingest_frame, ingest_history, read_transactions
+    from loyalty_core import get_settings, load_rules
+    from pipelines import ingest_path
 
-    settings = get_settings()
-    source = Path(path)
-    if not source.exists():
-        raise InvalidInput(f"{source}: no such file or directory")
-    rules = load_rules(settings.rules)
+    rules = load_rules(get_settings().rules)
     engine = ledger_engine()
-    history = None
-    processes = workers or os.cpu_count() or 1
     try:
-        if source.is_dir():
-            with progress_bars() as bar:
-                history = ingest_history(
-                    engine, source, rules=rules, progress=job_progress(bar, "ingest "), workers=processes
-                )
-            assert history.transactions is not None
-            result: IngestReport = history.transactions
-        else:
-            frame = read_transactions(source)
-            with progress_bars() as bar:
-                task = bar.add_task(f"ingest {source.name}", total=len(frame))
-                result = ingest_frame(
-                    engine,
-                    frame,
-                    rules=rules,
-                    source=str(source),
-                    progress=lambda n: bar.advance(task, n),
-                    workers=processes,
-                )
+        with progress_bars() as bar:
+            loaded = ingest_path(
+                engine, path, rules=rules, workers=workers, progress=job_progress(bar, "ingest ")
+            )
     finally:
         engine.dispose()
+    history, result = loaded.history, loaded.transactions
     if history is not None:
         typer.echo(
             f"{history.customers} customers, {history.offers} offers, {history.decisions} decisions "

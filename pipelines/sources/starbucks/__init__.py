@@ -15,7 +15,7 @@ Mappings (see the README section "Starbucks data"):
   ``duration_days = duration``; the source fields are kept in ``offers.attributes`` (amounts in USD).
 - profile -> customers: sentinels and nulls become NULL (never a sentinel), income is USD per year, and
   ``income_band`` uses the simulator's labels with USD cut points (see ``INCOME_BANDS``).
-- transcript -> ``transaction`` rows are USD purchases posted through ``pipelines.ingest.ingest_frame`` (the
+- transcript -> ``transaction`` rows are USD purchases posted through ``ingest.ingest_frame`` (the
   code behind ``POST /v1/transactions``; they earn at the rules' fixed USD rate and the entry keeps the USD
   amount); ``offer received/viewed/completed`` become ``offer_events`` ``sent/viewed/completed``, a
   completion's ``value`` being its reward in USD.
