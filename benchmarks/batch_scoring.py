@@ -128,7 +128,7 @@ def main() -> None:
         )
         engine_note = (
             f"trees compiled by lleaves (in {time.perf_counter() - began:.1f} s, when the models load)"
-            if models.scorer.compiled
+            if models.compiled
             else "LightGBM's predict"
         )
         score_matrix(models, customers[: args.chunk])  # warm-up
