@@ -10,6 +10,7 @@ first cell reads pointing at that world.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -158,6 +159,11 @@ def test_notebook_runs_top_to_bottom(path: Path, world: dict[str, str], kernel_d
         client.execute(env=env)
     except CellExecutionError as exc:
         pytest.fail(f"{path.name} failed:\n{exc}", pytrace=False)
+    finally:
+        # The kernel clients are collected here, not in whatever test runs next: their finalisers log
+        # warnings ("Could not destroy zmq context") into that test's captured stderr.
+        del client, manager
+        gc.collect()
     errors = [
         f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
         for i, cell in enumerate(nb.cells)
