@@ -1,32 +1,32 @@
-"""Off-policy evaluation on the simulator: IPS, SNIPS and DR estimates against each policy's TRUE value.
+"""Off-policy evaluation on the simulator: each targeting policy's INCREMENTAL value, estimated and true.
 
-    python benchmarks/ope.py [--customers 100000] [--days 365] [--seed 1] [--sim DIR] [--clip W] [--se ...]
+    python benchmarks/ope.py [--customers 20000] [--days 365] [--seed 3] [--sim DIR] [--clip W] [--json]
 
 Simulates a bank (or reads ``--sim DIR``, the output of ``loyalty simulate``), turns its historical random
 campaigns into a bandit log (``models.evaluation.offer_log``: one decision per campaign and eligible customer,
-the action is the offer or the control group, the reward ``completion x (value - cost)`` in RUB), and
-evaluates:
+the action is the offer or the control group) and joins, per decision and offer arm, whether the customer
+met the offer's condition in its window (``pipelines.uplift_labels``), for the treated and the control arm.
+
+The value of a policy is what it CAUSES (``models.evaluation.incremental``): per decision, the value of the
+completions the offer caused against the control arm minus the cost of every reward it pays, caused or not;
+sending nothing is worth 0. Its TRUE value comes from the simulator's truth (``incremental_value`` of
+``truth/offer_effects.parquet``, for the customer's base state); IPS, SNIPS and DR estimate it from the log.
+The completion reward ``completion x (value - cost)`` that this benchmark used to rank by is printed beside
+it: it pays for customers who would have completed anyway, and ranks the policies the other way round.
+
+Policies, each choosing among the arms its decision's campaign could have assigned (probability > 0):
 
 - ``logging``: the campaigns' own random assignment (the per-arm, per-channel probabilities of the manifest);
-- ``best true uplift``: for every decision, the arm of that campaign with the highest TRUE expected
-  incremental value (``truth/offer_effects.parquet``), or the control group when none is positive;
-- ``model eps-greedy``: ``models.policy.rank_offers`` with epsilon 0.1 on a LightGBM completion model fitted
-  on the log itself (customer attributes, 90 days of transactions and the offer history before the decision,
-  the offer as a categorical), cross-fitted over two halves of the customers so no decision is scored by a
-  model that saw it. The same model is DR's reward model ``q(x, a) = P(complete) (value - cost)``.
+- ``oracle``: for every decision, the arm with the highest TRUE incremental value, or nothing when none is
+  positive: the ceiling;
+- ``propensity eps-greedy``: ``models.policy.rank_offers`` with epsilon 0.1 on a LightGBM completion model
+  fitted on the log: ``P(complete) (value - cost)``, what the service does without an uplift champion;
+- ``uplift eps-greedy``: the same ranking with the uplift of meeting the condition (a T-learner: one model
+  on the treated decisions, one on the control decisions, each over decision features x offer), i.e.
+  ``uplift x value - P(complete) x cost``, what the service does with one.
 
-Every policy chooses only among the arms its decision's campaign could have assigned (probability > 0),
-since nothing can be learnt about an action the log never takes. Decisions too recent for their outcome to
-be known (``offer_log(observed_until=...)``) are left out. The TRUE value of a policy is
-``mean_i sum_a pi(a | x_i) p_true(x_i, a) (value_a - cost_a)`` over the logged decisions: the expected
-reward had each customer got the policy's action, from the simulator's true completion probabilities.
-
-Prints a markdown table with each estimate's error in % of the true value and in standard errors (z), and
-a diagnostic row "DR, true q": DR whose reward model is the truth itself, the floor any reward model could
-reach. That floor is close to IPS for a deterministic policy: a completion is a coin flip worth hundreds of
-RUB, and that noise stays whatever the model. Hence the size of the default run (100,000 customers for a
-year: ~900,000 decisions, about 2 minutes and 4 GB after the simulation): a deterministic policy's
-estimate has a standard error of ~3 % of its value there, ~12 % with 5,000 customers.
+Models are cross-fitted over two halves of the customers (no decision is scored by a model that saw it), and
+are DR's reward models. Decisions too recent for their outcome to be known are left out.
 """
 
 from __future__ import annotations
@@ -46,18 +46,21 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from scipy.stats import spearmanr
 
 from models import (
     EpsilonGreedy,
+    IncrementalLog,
     OfferCatalog,
     OfferLog,
-    SEMethod,
-    evaluate,
+    evaluate_incremental,
     expected_reward,
+    incremental_log,
     offer_log,
     rank_offers,
+    true_incremental_value,
 )
-from pipelines import SimConfig, simulate
+from pipelines import LedgerFrames, SimConfig, simulate, uplift_labels
 
 WINDOW_DAYS = 90
 CATEGORIES = (
@@ -102,7 +105,7 @@ def load(sim: Path) -> SimData:
         ),
         effects=_read(
             sim / "truth" / "offer_effects.parquet",
-            ["customer_id", "offer_id", "p_complete_treated", "expected_incremental_value"],
+            ["customer_id", "offer_id", "p_complete_treated", "incremental_uplift", "incremental_value"],
         ),
         manifest=json.loads((sim / "manifest.json").read_text()),
     )
@@ -244,96 +247,182 @@ def reward_model(
     return p_hat, q
 
 
-def truth(log: OfferLog, effects: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """True expected reward and true expected incremental value per (decision, action); 0 for no offer."""
+def _lgbm(seed: int) -> lgb.LGBMClassifier:
+    return lgb.LGBMClassifier(
+        n_estimators=200,
+        learning_rate=0.06,
+        num_leaves=15,
+        min_child_samples=100,
+        max_bin=63,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        n_jobs=1,
+        random_state=seed,
+        verbose=-1,
+    )
+
+
+def met_labels(data: SimData, log: OfferLog) -> IncrementalLog:
+    """Per decision and offer arm of its campaign: did the customer meet the offer's condition (both arms)."""
+    tx = data.transactions.assign(id=np.arange(len(data.transactions)), points=0)
+    duration = dict(zip(data.offers["offer_id"], data.offers["duration_days"], strict=True))
+    ev = data.events.assign(
+        id=np.arange(len(data.events)), duration_days=data.events["offer_id"].map(duration).astype("int64")
+    )
+    frames = LedgerFrames.from_frames(transactions=tx, offer_events=ev)
+    end = dt.datetime.fromisoformat(data.manifest["end"])
+    kept = data.decisions[data.decisions["decision_id"].astype("str").isin(set(log.decision_id))]
+    labels = uplift_labels(frames, kept, data.offers, end=end)
+    return incremental_log(log, labels)
+
+
+def uplift_model(
+    x: np.ndarray, ilog: IncrementalLog, *, folds: int = 2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-fitted P(meet | x, offer sent) and P(meet | x, nothing sent) for every offer (a T-learner).
+
+    The treated model learns from each treated decision's own arm, the control model from every control
+    decision x every arm of its campaign; both take the offer as a categorical column.
+    """
+    log = ilog.log
+    m = len(log.offer_ids)
+    customers = np.unique(log.customer_id)
+    perm = np.random.default_rng(seed + 1).permutation(len(customers)) % folds
+    fold = perm[np.searchsorted(customers, log.customer_id)]
+    treated_rows = np.flatnonzero(
+        ilog.treated & ~np.isnan(ilog.met[np.arange(len(log)), np.minimum(log.action, m - 1)])
+    )
+    control_rows, control_arms = np.nonzero(~ilog.treated[:, None] & ~np.isnan(ilog.met))
+    p_meet = np.zeros((len(log), m))
+    p_base = np.zeros((len(log), m))
+    cat_cols = [3, 4, 5, x.shape[1]]
+    for f in range(folds):
+        for out, rows, arms in (
+            (p_meet, treated_rows, log.action[treated_rows]),
+            (p_base, control_rows, control_arms),
+        ):
+            train = fold[rows] != f
+            y = ilog.met[rows[train], arms[train]].astype(int)
+            model = _lgbm(seed).fit(
+                np.column_stack([x[rows[train]], arms[train]]), y, categorical_feature=cat_cols
+            )
+            target = np.flatnonzero(fold == f)
+            for a in np.unique(arms):
+                out[target, a] = model.predict_proba(np.column_stack([x[target], np.full(len(target), a)]))[
+                    :, 1
+                ]
+    return p_meet, p_base
+
+
+def truth(log: OfferLog, effects: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per (decision, offer): the true completion reward, incremental uplift and incremental value."""
     cust = pd.Index(np.unique(log.customer_id))
     offers = pd.Index(log.offer_ids)
     ci = cust.get_indexer(pd.Index(effects["customer_id"]))
     oi = offers.get_indexer(pd.Index(effects["offer_id"]))
     keep = (ci >= 0) & (oi >= 0)
-    p = np.full((len(cust), len(offers)), np.nan)
-    eiv = np.full((len(cust), len(offers)), np.nan)
-    p[ci[keep], oi[keep]] = effects["p_complete_treated"].to_numpy()[keep]
-    eiv[ci[keep], oi[keep]] = effects["expected_incremental_value"].to_numpy()[keep]
     rows = cust.get_indexer(pd.Index(log.customer_id))
-    mu = np.zeros((len(log), log.n_actions))
-    inc = np.zeros((len(log), log.n_actions))
-    mu[:, :-1] = expected_reward(p[rows], log.value, log.cost)
-    inc[:, :-1] = eiv[rows]
-    if np.isnan(mu).any():
-        raise ValueError("the truth lacks some (customer, offer) pairs of the log")
-    return mu, inc
-
-
-def best_true_uplift(p0: np.ndarray, eiv: np.ndarray) -> np.ndarray:
-    scores = np.where(p0 > 0, eiv, -np.inf)
-    out = np.zeros_like(p0)
-    out[np.arange(len(p0)), np.argmax(scores, axis=1)] = 1.0
+    out = {}
+    for name in ("p_complete_treated", "incremental_uplift", "incremental_value"):
+        table = np.full((len(cust), len(offers)), np.nan)
+        table[ci[keep], oi[keep]] = effects[name].to_numpy()[keep]
+        out[name] = table[rows]
+        if np.isnan(out[name]).any():
+            raise ValueError("the truth lacks some (customer, offer) pairs of the log")
+    out["completion_reward"] = expected_reward(out["p_complete_treated"], log.value, log.cost)
     return out
 
 
-def model_policy(p0: np.ndarray, p_hat: np.ndarray, catalog: OfferCatalog, epsilon: float) -> np.ndarray:
-    """The platform's own ranking (``rank_offers``, k=1) on the model's scores, decision by decision."""
+def oracle(p0: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Per decision the allowed arm of highest true incremental value, or nothing when none is positive."""
+    scores = np.where(p0[:, :-1] > 0, value, -np.inf)
+    best = np.argmax(scores, axis=1)
+    out = np.zeros_like(p0)
+    rows = np.arange(len(p0))
+    positive = scores[rows, best] > 0
+    out[rows[positive], best[positive]] = 1.0
+    out[rows[~positive], -1] = 1.0
+    return out
+
+
+def model_policy(
+    p0: np.ndarray,
+    p_hat: np.ndarray,
+    catalog: OfferCatalog,
+    epsilon: float,
+    uplift: np.ndarray | None = None,
+) -> np.ndarray:
+    """The platform's own ranking (``rank_offers``, k=1) on the models' scores, decision by decision."""
     out = np.zeros_like(p0)
     explore = EpsilonGreedy(epsilon)
     allowed = p0[:, :-1] > 0
     for i in range(len(p0)):
-        r = rank_offers(catalog, p_hat[i], eligible=allowed[i], k=1, exploration=explore)
+        u = None if uplift is None else uplift[i]
+        r = rank_offers(catalog, p_hat[i], uplift=u, eligible=allowed[i], k=1, exploration=explore)
         for oid, q in r.probabilities.items():
             out[i, catalog.index[oid]] = q
         out[i, -1] = max(0.0, 1.0 - out[i, :-1].sum())
     return out
 
 
-def run(
-    data: SimData, *, clip: float | None = None, se: SEMethod = "analytic", seed: int = 0
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+def run(data: SimData, *, clip: float | None = None, seed: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The comparison table (one row per policy and estimator) and facts about the log."""
     t0 = time.perf_counter()
     end = dt.datetime.fromisoformat(data.manifest["end"])
     log = offer_log(data.decisions, data.events, data.offers, observed_until=end)
     decisions = data.decisions.set_index("decision_id").loc[log.decision_id].reset_index()
     p0 = logging_matrix(log, decisions, data.manifest)
-    mu, eiv = truth(log, data.effects)
+    true = truth(log, data.effects)
+    ilog = met_labels(data, log)
     x, _ = features(data, log)
-    p_hat, q = reward_model(x, log, seed=seed)
+    p_hat, _ = reward_model(x, log, seed=seed)
+    p_meet, p_base = uplift_model(x, ilog, seed=seed)
+    uplift = np.clip(p_meet - p_base, -1.0, 1.0)
+    q_treated = log.value * p_meet - log.cost * p_hat
+    q_control = log.value * p_base
     catalog = OfferCatalog.from_frame(data.offers)
     if catalog.offer_ids != log.offer_ids:
         raise ValueError("catalogue order differs from the log's")
+    best = oracle(p0, true["incremental_value"])
     targets = {
         "logging": p0,
-        "best true uplift": best_true_uplift(p0, eiv),
-        f"model eps-greedy {MODEL_EPSILON:g}": model_policy(p0, p_hat, catalog, MODEL_EPSILON),
+        "oracle (true incremental value)": best,
+        f"propensity eps-greedy {MODEL_EPSILON:g}": model_policy(p0, p_hat, catalog, MODEL_EPSILON),
+        f"uplift eps-greedy {MODEL_EPSILON:g}": model_policy(p0, p_hat, catalog, MODEL_EPSILON, uplift),
     }
+    ceiling = true_incremental_value(best, true["incremental_value"])
     rows = []
-    rng = np.random.default_rng(seed)
     for name, target in targets.items():
-        true_value = float((target * mu).sum(axis=1).mean())
-        est = evaluate(log.reward, log.logged_prob, log.action, target, q=q, clip=clip, se=se, rng=rng)
-        # Diagnostic: DR with the TRUE reward function as its model, the best any reward model could do.
-        est["dr, true q"] = evaluate(
-            log.reward, log.logged_prob, log.action, target, q=mu, clip=clip, se=se, rng=rng
-        )["dr"]
+        true_value = true_incremental_value(target, true["incremental_value"])
+        completion = float(np.einsum("ij,ij->i", target[:, :-1], true["completion_reward"]).mean())
+        est = evaluate_incremental(ilog, target, q_treated=q_treated, q_control=q_control, clip=clip)
         for method, e in est.items():
             rows.append(
                 {
                     "policy": name,
                     "true": true_value,
+                    "of_oracle": true_value / ceiling,
+                    "completion_reward": completion,
                     "estimator": method.upper(),
                     "estimate": e.value,
                     "se": e.se,
-                    "error_pct": 100 * (e.value - true_value) / true_value,
                     "z": (e.value - true_value) / e.se if e.se > 0 else np.nan,
                     "ess": e.ess,
                 }
             )
+    allowed = p0[:, :-1] > 0
     facts = {
         "decisions": len(log),
         "immature": len(data.decisions) - len(log),
         "treated": int((log.action < log.no_offer).sum()),
         "completions": int(log.completed.sum()),
-        "realised_mean_reward": float(log.reward.mean()),
-        "true_mean_reward_logged_actions": float(mu[np.arange(len(log)), log.action].mean()),
+        "uplift_truth_spearman": float(
+            spearmanr(uplift[allowed], true["incremental_uplift"][allowed]).statistic
+        ),
+        "propensity_truth_spearman": float(
+            spearmanr(p_hat[allowed], true["incremental_uplift"][allowed]).statistic
+        ),
         "seconds": time.perf_counter() - t0,
     }
     return pd.DataFrame(rows), facts
@@ -341,12 +430,13 @@ def run(
 
 def markdown(table: pd.DataFrame) -> str:
     lines = [
-        "| policy | true value (RUB/decision) | estimator | estimate | SE | error | z | ESS |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| policy | true incremental value (RUB/decision) | of the oracle's | completion reward (true) "
+        "| estimator | estimate | SE | z | ESS |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     lines.extend(
-        f"| {r.policy} | {r.true:.2f} | {r.estimator} | {r.estimate:.2f} | {r.se:.2f} | "
-        f"{r.error_pct:+.1f} % | {r.z:+.2f} | {r.ess:,.0f} |"
+        f"| {r.policy} | {r.true:.2f} | {100 * r.of_oracle:.0f} % | {r.completion_reward:.2f} | "
+        f"{r.estimator} | {r.estimate:.2f} | {r.se:.2f} | {r.z:+.2f} | {r.ess:,.0f} |"
         for r in table.itertuples()
     )
     return "\n".join(lines)
@@ -354,12 +444,12 @@ def markdown(table: pd.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--customers", type=int, default=100_000)
+    ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--days", type=int, default=365)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--sim", type=Path, help="read this simulator output instead of simulating")
     ap.add_argument("--clip", type=float, default=None, help="clip importance weights at this value")
-    ap.add_argument("--se", choices=("analytic", "bootstrap"), default="analytic")
+    ap.add_argument("--json", action="store_true", help="one JSON object per policy and estimator")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ope-sim-") as tmp:
         sim = args.sim
@@ -368,14 +458,21 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             simulate(SimConfig(customers=args.customers, days=args.days, seed=args.seed), sim)
             took = time.perf_counter() - t0
-            print(f"simulated {args.customers:,} customers x {args.days} days in {took:.1f} s")
-        table, facts = run(load(sim), clip=args.clip, se=args.se, seed=args.seed)
+            print(
+                f"simulated {args.customers:,} customers x {args.days} days in {took:.1f} s", file=sys.stderr
+            )
+        table, facts = run(load(sim), clip=args.clip, seed=args.seed)
+    if args.json:
+        for record in table.to_dict("records"):
+            print(json.dumps({**record, "customers": args.customers, "seed": args.seed}))
+        print(json.dumps({"facts": facts}))
+        return
     print(
         f"{facts['decisions']:,} decisions ({facts['treated']:,} offers sent, "
         f"{facts['immature']:,} too recent to know their outcome left out, "
-        f"{facts['completions']:,} completed); mean reward {facts['realised_mean_reward']:.2f} RUB realised, "
-        f"{facts['true_mean_reward_logged_actions']:.2f} true for the logged actions; "
-        f"evaluation took {facts['seconds']:.1f} s\n"
+        f"{facts['completions']:,} completed); Spearman with the true incremental uplift over the allowed "
+        f"(decision, offer) pairs: uplift model {facts['uplift_truth_spearman']:.3f}, completion model "
+        f"{facts['propensity_truth_spearman']:.3f}; evaluation took {facts['seconds']:.1f} s\n"
     )
     print(markdown(table))
     sys.stdout.flush()

@@ -6,6 +6,12 @@ of a candidate policy from another policy's log) and ``verdict`` (a candidate ag
 same log, with the paired interval of the difference).
 """
 
+from models.evaluation.incremental import (
+    IncrementalLog,
+    evaluate_incremental,
+    incremental_log,
+    true_incremental_value,
+)
 from models.evaluation.metrics import (
     HIGHER_IS_BETTER,
     METRICS,
@@ -49,6 +55,7 @@ __all__ = [
     "MIN_ESS",
     "Z95",
     "Estimate",
+    "IncrementalLog",
     "Method",
     "OfferLog",
     "Outcome",
@@ -61,10 +68,12 @@ __all__ = [
     "doubly_robust",
     "effective_sample_size",
     "evaluate",
+    "evaluate_incremental",
     "expected_reward",
     "gains",
     "gap_to_truth",
     "importance_weights",
+    "incremental_log",
     "ips",
     "is_better",
     "lift_at",
@@ -78,6 +87,7 @@ __all__ = [
     "qini_coefficient",
     "qini_curve",
     "snips",
+    "true_incremental_value",
     "uplift_at",
     "uplift_curve",
     "uplift_report",

@@ -305,8 +305,9 @@ def expected_reward(p_complete: Any, value: Any, cost: Any) -> np.ndarray:
     The bank earns the offer's margin ``value`` and pays its ``cost`` on a completion; sending no offer earns
     0. The realised reward of a logged decision is this with ``p`` = 1 or 0 (did it complete?), and the true
     value of a policy is this with the true completion probabilities, so estimate and truth measure the same
-    thing. It is the gross margin of the offers, not the incremental one: what a completion would have
-    earned without the offer is not observed per decision, so no estimator could be checked against it.
+    thing. It is the gross margin of the offers, not the incremental one: it pays for customers who would
+    have completed anyway. What a policy causes is ``models.evaluation.incremental``'s value, estimated with
+    the control arm's outcomes.
     """
     return np.asarray(p_complete, dtype=np.float64) * (
         np.asarray(value, dtype=np.float64) - np.asarray(cost, dtype=np.float64)

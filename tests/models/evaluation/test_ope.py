@@ -270,11 +270,12 @@ def test_offer_log_rewards_completions_with_the_offer_margin() -> None:
 
 
 @pytest.mark.slow
-def test_estimates_agree_with_the_simulators_truth(tmp_path: Path) -> None:
-    """IPS, SNIPS and DR of three policies on a small simulated bank, against the truth file's values.
+def test_incremental_estimates_agree_with_the_simulators_truth(tmp_path: Path) -> None:
+    """IPS, SNIPS and DR of four policies' incremental value on a small simulated bank, against its truth.
 
-    At this size the standard errors are several % of the value, so the check is statistical (|z| < 3.5)
-    rather than the issue's 5 % target, which ``benchmarks/ope.py`` meets at 100,000 customers.
+    At this size the standard errors are several RUB, so the check is statistical (|z| < 3.5). What a user
+    would notice: the policy that targets by completion propensity earns the most completion reward and
+    causes the least, and the evaluation says so.
     """
     bench = importlib.import_module("benchmarks.ope")
     sim = tmp_path / "sim"
@@ -282,19 +283,18 @@ def test_estimates_agree_with_the_simulators_truth(tmp_path: Path) -> None:
     table, facts = bench.run(bench.load(sim), seed=0)
     assert facts["decisions"] > 10_000
     assert facts["immature"] > 0
-    assert set(table["policy"]) == {"logging", "best true uplift", "model eps-greedy 0.1"}
-    assert set(table["estimator"]) == {"IPS", "SNIPS", "DR", "DR, TRUE Q"}
+    oracle, propensity = "oracle (true incremental value)", "propensity eps-greedy 0.1"
+    assert set(table["policy"]) == {"logging", oracle, propensity, "uplift eps-greedy 0.1"}
+    assert set(table["estimator"]) == {"IPS", "SNIPS", "DR"}
     for row in table.itertuples():
         assert abs(row.z) < 3.5, row
-        assert row.se < 0.25 * row.true, row
+    truth = table.groupby("policy")[["true", "completion_reward"]].first()
+    assert truth["true"].idxmax() == oracle
+    assert truth["completion_reward"].idxmax() == propensity  # what the old reward would have crowned
+    assert truth.loc[propensity, "true"] < truth.loc["logging", "true"] + 5.0
     on_policy = table[(table["policy"] == "logging") & (table["estimator"] == "IPS")].iloc[0]
-    assert on_policy.ess == pytest.approx(facts["decisions"])
-    assert abs(on_policy.error_pct) < 10
-    for policy, rows in table.groupby("policy"):
-        by = rows.set_index("estimator")
-        assert by.loc["DR", "se"] < by.loc["IPS", "se"], policy
-    # the policies differ by more than the estimates' noise: the evaluation can tell them apart
-    values = table[table["estimator"] == "DR"].set_index("policy")
-    assert values.loc["model eps-greedy 0.1", "estimate"] > values.loc["logging", "estimate"] + 4 * (
-        values.loc["model eps-greedy 0.1", "se"] + values.loc["logging", "se"]
-    )
+    assert on_policy.ess == pytest.approx(facts["decisions"], rel=0.3)
+    # the estimates tell the oracle from propensity targeting, by more than their noise
+    dr = table[table["estimator"] == "DR"].set_index("policy")
+    noise = float(np.hypot(dr.loc[oracle, "se"], dr.loc[propensity, "se"]))
+    assert dr.loc[oracle, "estimate"] > dr.loc[propensity, "estimate"] + 2 * noise
