@@ -8,8 +8,11 @@ same log, with the paired interval of the difference).
 
 from models.evaluation.incremental import (
     IncrementalLog,
+    PolicyTerms,
+    compare_incremental,
     evaluate_incremental,
     incremental_log,
+    policy_terms_incremental,
     true_incremental_value,
 )
 from models.evaluation.metrics import (
@@ -47,7 +50,14 @@ from models.evaluation.uplift_curves import (
     uplift_curve,
     uplift_report,
 )
-from models.evaluation.verdict import MIN_ESS, Method, Outcome, Verdict, compare_with_production
+from models.evaluation.verdict import (
+    MIN_ESS,
+    Method,
+    Outcome,
+    Verdict,
+    compare_with_production,
+    paired_verdict,
+)
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -59,11 +69,13 @@ __all__ = [
     "Method",
     "OfferLog",
     "Outcome",
+    "PolicyTerms",
     "SEMethod",
     "Verdict",
     "auuc",
     "average_effect",
     "classification_metrics",
+    "compare_incremental",
     "compare_with_production",
     "doubly_robust",
     "effective_sample_size",
@@ -78,11 +90,13 @@ __all__ = [
     "is_better",
     "lift_at",
     "offer_log",
+    "paired_verdict",
     "plot_calibration",
     "plot_contributions",
     "plot_gains",
     "plot_importance",
     "policy_terms",
+    "policy_terms_incremental",
     "prefixed",
     "qini_coefficient",
     "qini_curve",

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from loyalty_core import InvalidInput
 from models.evaluation.ope import Estimate, OfferLog, effective_sample_size
+from models.evaluation.verdict import MIN_ESS, Method, Verdict, paired_verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,22 +128,80 @@ def _weights(ilog: IncrementalLog, pi: np.ndarray, clip: float | None) -> tuple[
     return w, u, clipped
 
 
-def _estimate(
-    method: str, terms: np.ndarray, weights: np.ndarray, clipped: int, value: float | None = None
-) -> Estimate:
-    n = len(terms)
-    centre = float(terms.mean()) if value is None else value
-    se = float(terms.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
-    return Estimate(
-        method=method,
-        value=centre,
-        se=se,
-        se_method="analytic",
-        n=n,
-        ess=effective_sample_size(weights),
-        clipped=clipped,
-        max_weight=float(weights.max()) if n else 0.0,
-    )
+@dataclass(frozen=True, slots=True)
+class PolicyTerms:
+    """One candidate's estimate as a mean of per-row terms: its value and each row's influence on it."""
+
+    value: float
+    influence: np.ndarray  # (n,): the estimate's linearisation, value + mean(influence) to first order
+    size: np.ndarray  # (n,): each row's weight (its own action's when treated, the offers' mass when control)
+    clipped: int
+
+    def estimate(self, method: str) -> Estimate:
+        n = len(self.influence)
+        se = float(self.influence.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
+        return Estimate(
+            method=method,
+            value=self.value,
+            se=se,
+            se_method="analytic",
+            n=n,
+            ess=effective_sample_size(self.size),
+            clipped=self.clipped,
+            max_weight=float(self.size.max()) if n else 0.0,
+        )
+
+
+def policy_terms_incremental(
+    ilog: IncrementalLog,
+    target: np.ndarray,
+    method: Method,
+    *,
+    q_treated: np.ndarray | None = None,
+    q_control: np.ndarray | None = None,
+    clip: float | None = None,
+) -> PolicyTerms:
+    """The incremental value of ``target`` by one estimator, as per-row terms (for a paired comparison)."""
+    log = ilog.log
+    if len(log) == 0:
+        raise InvalidInput("the decision log is empty", field="rewards")
+    pi = _target(ilog, target)
+    offers = pi[:, : log.no_offer]
+    w, u, clipped = _weights(ilog, pi, clip)
+    reward = ilog.treated_reward()
+    baseline = ilog.baseline_values()
+    t, b = w * reward, u * np.einsum("ij,ij->i", offers, baseline)
+    size = np.where(ilog.treated, w, u * offers.sum(axis=1))
+    if method == "ips":
+        terms = t - b
+        value = float(terms.mean())
+        return PolicyTerms(value, terms - value, size, clipped)
+    if method == "snips":
+        sw, su = float(w.sum()), float(u.sum())
+        if sw <= 0 or su <= 0:
+            raise InvalidInput(
+                "self-normalised IPS needs logged decisions of the candidate's actions and of the control",
+                field="target",
+            )
+        n = len(log)
+        v1, v0 = float(t.sum() / sw), float(b.sum() / su)
+        influence = (t - v1 * w) / (sw / n) - (b - v0 * u) / (su / n)  # the delta method's
+        return PolicyTerms(v1 - v0, influence, size, clipped)
+    if method != "dr":
+        raise InvalidInput(f"method must be ips, snips or dr, got {method!r}", field="method")
+    if q_treated is None or q_control is None:
+        raise InvalidInput("DR needs both reward models, q_treated and q_control", field="q")
+    q1 = np.asarray(q_treated, dtype=np.float64)
+    q0 = np.asarray(q_control, dtype=np.float64)
+    if q1.shape != offers.shape or q0.shape != offers.shape:
+        raise InvalidInput("q_treated and q_control must be (decisions, offers)", field="q")
+    rows = np.arange(len(log))
+    a = np.minimum(log.action, log.no_offer - 1)
+    residual = np.where(ilog.treated, reward - q1[rows, a], 0.0)
+    base_residual = np.einsum("ij,ij->i", offers, baseline - q0)
+    terms = np.einsum("ij,ij->i", offers, q1 - q0) + w * residual - u * base_residual
+    value = float(terms.mean())
+    return PolicyTerms(value, terms - value, size, clipped)
 
 
 def evaluate_incremental(
@@ -159,40 +219,46 @@ def evaluate_incremental(
     ``value_a P(meet_a | x_i, nothing sent)``, both ``(n, offers)``, cross-fitted. Standard errors are
     analytic (for SNIPS by the delta method).
     """
-    log = ilog.log
-    if len(log) == 0:
-        raise InvalidInput("the decision log is empty", field="rewards")
-    pi = _target(ilog, target)
-    offers = pi[:, : log.no_offer]
-    w, u, clipped = _weights(ilog, pi, clip)
-    reward = ilog.treated_reward()
-    base = np.einsum("ij,ij->i", offers, ilog.baseline_values())
-    t, b = w * reward, u * base
-    # A row's weight: its own action's on a treated row, the offers' mass on a control row.
-    size = np.where(ilog.treated, w, u * offers.sum(axis=1))
-    out = {"ips": _estimate("ips", t - b, size, clipped)}
-    sw, su = float(w.sum()), float(u.sum())
-    if sw <= 0 or su <= 0:
-        raise InvalidInput(
-            "the log needs decisions of the candidate's actions and of the control arm for SNIPS",
-            field="target",
+    methods: tuple[Method, ...] = (
+        ("ips", "snips")
+        if q_treated is None or q_control is None
+        else (
+            "ips",
+            "snips",
+            "dr",
         )
-    v1, v0 = float(t.sum() / sw), float(b.sum() / su)
-    n = len(log)
-    linear = (t - v1 * w) / (sw / n) - (b - v0 * u) / (su / n)  # delta-method influence terms
-    out["snips"] = _estimate("snips", linear, size, clipped, value=v1 - v0)
-    if q_treated is not None and q_control is not None:
-        q1 = np.asarray(q_treated, dtype=np.float64)
-        q0 = np.asarray(q_control, dtype=np.float64)
-        if q1.shape != offers.shape or q0.shape != offers.shape:
-            raise InvalidInput("q_treated and q_control must be (decisions, offers)", field="q")
-        rows = np.arange(n)
-        a = np.minimum(log.action, log.no_offer - 1)
-        residual = np.where(ilog.treated, reward - q1[rows, a], 0.0)
-        base_residual = np.einsum("ij,ij->i", offers, ilog.baseline_values() - q0)
-        terms = np.einsum("ij,ij->i", offers, q1 - q0) + w * residual - u * base_residual
-        out["dr"] = _estimate("dr", terms, size, clipped)
-    return out
+    )
+    kw: dict[str, Any] = {"q_treated": q_treated, "q_control": q_control, "clip": clip}
+    return {m: policy_terms_incremental(ilog, target, m, **kw).estimate(m) for m in methods}
+
+
+def compare_incremental(
+    ilog: IncrementalLog,
+    candidate: np.ndarray,
+    production: np.ndarray,
+    *,
+    q_treated: np.ndarray | None = None,
+    q_control: np.ndarray | None = None,
+    method: Method | None = None,
+    clip: float | None = None,
+    min_ess: float = MIN_ESS,
+    min_gain: float = 0.0,
+) -> Verdict:
+    """The launch verdict on incremental value: the paired difference of the two policies' per-row terms
+    on the same log (``models.evaluation.verdict``'s rule); DR when both reward models are given, else
+    SNIPS."""
+    chosen: Method = method or ("dr" if q_treated is not None and q_control is not None else "snips")
+    kw: dict[str, Any] = {"q_treated": q_treated, "q_control": q_control, "clip": clip}
+    c = policy_terms_incremental(ilog, candidate, chosen, **kw)
+    b = policy_terms_incremental(ilog, production, chosen, **kw)
+    n = len(c.influence)
+    if n < 2:
+        raise InvalidInput("a verdict needs at least two logged decisions", field="rewards")
+    se = float((c.influence - b.influence).std(ddof=1) / math.sqrt(n))
+    ess = min(effective_sample_size(c.size), effective_sample_size(b.size))
+    return paired_verdict(
+        chosen, c.value, b.value, se, "analytic (paired)", n=n, ess=ess, min_ess=min_ess, min_gain=min_gain
+    )
 
 
 def true_incremental_value(target: np.ndarray, incremental_value: np.ndarray) -> float:

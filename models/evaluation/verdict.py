@@ -158,9 +158,28 @@ def compare_with_production(
         se_value, se_name = float(np.std(diffs, ddof=1)), f"bootstrap:{replicates} (paired)"
     else:
         raise InvalidInput("se must be 'analytic' or 'bootstrap'", field="se")
-    difference = v_c - v_b
-    low, high = difference - Z95 * se_value, difference + Z95 * se_value
     ess = min(effective_sample_size(w_c), effective_sample_size(w_b))
+    return paired_verdict(
+        chosen, v_c, v_b, se_value, se_name, n=n, ess=ess, min_ess=min_ess, min_gain=min_gain
+    )
+
+
+def paired_verdict(
+    method: str,
+    candidate_value: float,
+    production_value: float,
+    se: float,
+    se_method: str,
+    *,
+    n: int,
+    ess: float,
+    min_ess: float = MIN_ESS,
+    min_gain: float = 0.0,
+) -> Verdict:
+    """The rule, once for every reward: launch only when the whole 95 % interval of the difference is above
+    ``min_gain`` and both estimates rest on an effective sample of at least ``min_ess``."""
+    difference = candidate_value - production_value
+    low, high = difference - Z95 * se, difference + Z95 * se
     outcome: Outcome
     if ess < min_ess:
         outcome = "too few decisions"
@@ -171,14 +190,14 @@ def compare_with_production(
     else:
         outcome = "cannot tell"
     return Verdict(
-        method=chosen,
-        candidate_value=v_c,
-        production_value=v_b,
+        method=method,
+        candidate_value=candidate_value,
+        production_value=production_value,
         difference=difference,
         low=low,
         high=high,
-        se=se_value,
-        se_method=se_name,
+        se=se,
+        se_method=se_method,
         n=n,
         ess=ess,
         outcome=outcome,

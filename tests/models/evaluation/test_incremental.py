@@ -18,6 +18,7 @@ import pytest
 from loyalty_core import InvalidInput
 from models.evaluation.incremental import (
     IncrementalLog,
+    compare_incremental,
     evaluate_incremental,
     incremental_log,
     true_incremental_value,
@@ -168,3 +169,19 @@ def test_bad_labels_are_refused() -> None:
         incremental_log(log, pd.DataFrame({"decision_id": ["d1"], "offer_id": ["o1"]}))
     with pytest.raises(InvalidInput, match="0 or 1"):
         incremental_log(log, pd.DataFrame({"decision_id": ["d1"], "offer_id": ["o1"], "met": [2]}))
+
+
+def test_the_launch_verdict_judges_by_what_a_policy_causes() -> None:
+    c = campaign(60_000)
+    sure_things, causal = greedy(c.completion_reward), greedy(c.incremental_value)
+    ilog = draw(c, seed=7)
+    q1, q0 = VALUE * c.meet - COST * c.complete, VALUE * c.base
+    better = compare_incremental(ilog, causal, sure_things, q_treated=q1, q_control=q0)
+    assert better.method == "dr"
+    assert better.launch, better.text
+    worse = compare_incremental(ilog, sure_things, causal)
+    assert worse.method == "snips"
+    assert worse.outcome == "worse", worse.text
+    same = compare_incremental(ilog, causal, causal)
+    assert same.outcome == "cannot tell"
+    assert same.difference == 0.0
