@@ -155,7 +155,7 @@ def main() -> None:
         total, timings, pairs = best
         rate = len(customers) / total * 60
         print(
-            f"\n### {label}: {len(customers):,} customers, {len(models.catalog)} offers, {pairs:,} eligible "
+            f"\n### {label}: {len(customers):,} customers, {models.offer_count} offers, {pairs:,} eligible "
             f"pairs ({pairs / len(customers):.1f} per customer), threads {args.threads or 'all'}, "
             f"{engine_note}\n"
         )

@@ -30,6 +30,13 @@ points of the last 30 days x (1 - churn probability). Both are stated assumption
 would replace the first). The allocation's shadow price (``threshold``) is written to
 ``var/policy/multiplier.json`` and beside the output (``FILE.multiplier.json``): ``multiplier_for`` applies
 it to one customer at request time, so the service follows the batch's budget.
+
+Churn alone. A bank that only has transactions has no offers catalogue and trains no offer model; only the
+churn champion is required. Without an offer champion (or without an offer that can complete) the job
+scores churn, multipliers and reasons, leaves every offer column out of the file and says so
+(``ScoreReport.offers_absent``, the report's first lines, the Parquet metadata's ``offers_absent``). An
+offer champion that exists but cannot be loaded still fails the run: that is a fault to fix, not a bank
+without offers.
 """
 
 from __future__ import annotations
@@ -70,7 +77,7 @@ from models.policy import (
     allocate_multipliers,
     contact_counts,
 )
-from models.registry.champions import load_champion
+from models.registry.champions import CHAMPION, aliased_version, load_champion
 from models.registry.store import use_store
 from models.registry.uplift_model import load_uplift
 from models.registry.uplift_scorers import UPLIFT_MODEL
@@ -81,6 +88,9 @@ log = logging.getLogger(__name__)
 CHURN_MODEL = "loyalty-churn"
 OFFER_MODEL = "loyalty-offer-propensity"
 MULTIPLIER_FILE = DEFAULT_VAR / "policy" / "multiplier.json"
+NO_OFFER_CHAMPION = "no offer champion: churn only (train one with `loyalty train offers`)"
+NO_CATALOGUE = "no offers catalogue: churn only (import offers, then `loyalty train offers`)"
+NO_USABLE_OFFER = "the catalogue has no active offer that can complete: churn only"
 
 
 @dataclass
@@ -96,6 +106,7 @@ class ScoreReport:
     reasons: int
     example_customer: str | None = None  # the riskiest customer with an offer to show (demos, docs)
     seconds: dict[str, float] = field(default_factory=dict)
+    offers_absent: str | None = None  # why no offer was scored (churn alone); None when offers were
 
     @property
     def customers_per_minute(self) -> float:
@@ -104,9 +115,11 @@ class ScoreReport:
 
     def lines(self) -> list[str]:
         mult = ", ".join(f"{m:g}x {c:,}" for m, c in sorted(self.multiplier_counts.items()))
+        what = f"x {self.offers} offers" if self.offers_absent is None else "(churn only)"
+        absent = [] if self.offers_absent is None else [f"{self.offers_absent}; no offer columns written"]
         return [
-            f"scored {self.customers:,} customers as of {day(self.as_of)} x {self.offers} offers "
-            f"-> {self.out}",
+            f"scored {self.customers:,} customers as of {day(self.as_of)} {what} -> {self.out}",
+            *absent,
             "models: " + ", ".join(f"{k} v{v}" for k, v in self.versions.items()),
             f"bonus multipliers: {mult}; cut-off {self.threshold:.4g} RUB kept per extra point "
             f"-> {self.multiplier_file}",
@@ -126,13 +139,20 @@ def write_multiplier(path: Path, doc: dict[str, Any]) -> Path:
 
 
 def load_models(
-    catalogue: pd.DataFrame, *, tracking_uri: str | None = None, uplift: bool = True
+    catalogue: pd.DataFrame | None, *, tracking_uri: str | None = None, uplift: bool = True
 ) -> ScoringModels:
-    """The churn and offer champions (both required) and the uplift champion when there is one (and
+    """The churn champion (required), the offer champion when there is one and ``catalogue`` (None: the
+    ledger has no offers) has an offer it can score, and the uplift champion when there is one (and
     ``uplift``; without it expected values use the propensity formula). Their trees are compiled
-    (``ScoringModels.build``)."""
+    (``ScoringModels.build``). Churn alone says why (``ScoringModels.offers_absent``)."""
     tracking_uri = use_store(tracking_uri)
     churn = load_champion(CHURN_MODEL, tracking_uri=tracking_uri)
+    versions = {CHURN_MODEL: churn.version}
+    absent = offers_absent(catalogue, tracking_uri)
+    if absent is not None or catalogue is None:
+        reason = absent or NO_CATALOGUE
+        log.info("%s", reason)
+        return ScoringModels.churn_only(churn.scorer, reason=reason, versions=versions)
     offers = load_champion(OFFER_MODEL, tracking_uri=tracking_uri)
     scorers = None
     if uplift:
@@ -140,10 +160,37 @@ def load_models(
             scorers = load_uplift(tracking_uri=tracking_uri)
         except Unavailable as exc:
             log.info("no uplift model (%s): expected values use the propensity formula", exc.message)
-    versions = {CHURN_MODEL: churn.version, OFFER_MODEL: offers.version}
+    versions[OFFER_MODEL] = offers.version
     if scorers is not None:
         versions[UPLIFT_MODEL] = str(scorers.version)
     return ScoringModels.build(churn.scorer, offers.scorer, catalogue, uplift=scorers, versions=versions)
+
+
+def offers_absent(catalogue: pd.DataFrame | None, tracking_uri: str) -> str | None:
+    """Why offers cannot be scored (no offer champion, no catalogue, no offer that can complete), or None.
+
+    Asks the registry for the alias only: a champion that exists but fails to load is left to
+    ``load_champion`` to report, so it fails the run instead of passing for a bank without offers.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    if aliased_version(client, OFFER_MODEL, CHAMPION, tracking_uri) is None:
+        return NO_OFFER_CHAMPION
+    if catalogue is None or catalogue.empty:
+        return NO_CATALOGUE
+    active = catalogue["active"].fillna(True).astype(bool) if "active" in catalogue else True
+    if not ((catalogue["kind"] != "informational") & active).any():
+        return NO_USABLE_OFFER
+    return None
+
+
+def catalogue_or_none(engine: Engine) -> pd.DataFrame | None:
+    """The offers catalogue, or None when the ledger has none (a bank that only has transactions)."""
+    try:
+        return read_catalogue(engine)
+    except InvalidInput:  # read_catalogue's one refusal: the table is empty
+        return None
 
 
 def score_all(
@@ -175,7 +222,7 @@ def score_all(
         raise InvalidInput("--top-k must be at least 1", field="top_k")
     seconds: dict[str, float] = {}
     with timed(seconds, "models"):
-        catalogue = read_catalogue(engine)
+        catalogue = catalogue_or_none(engine) if models is None else None
         models = models or load_models(catalogue, tracking_uri=tracking_uri, uplift=request.uplift)
     tick("extract", 0, None)
     with timed(seconds, "features"):
@@ -187,9 +234,13 @@ def score_all(
     ids = features["customer_id"].astype("str")
     matrix = np.ascontiguousarray(features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64, na_value=np.nan))
     now = cutoff.to_pydatetime()
-    active = activation_matrix(frames, ids, models.catalog, now)
-    counts = contact_matrix(frames, ids, models.catalog, now, caps)
     n = len(ids)
+    if models.catalog is None:  # churn alone: no offer to be eligible for
+        active = np.zeros((n, 0), dtype=bool)
+        counts = ContactCounts(np.zeros(n), np.zeros(n), np.zeros((n, 0)))
+    else:
+        active = activation_matrix(frames, ids, models.catalog, now)
+        counts = contact_matrix(frames, ids, models.catalog, now, caps)
     with timed(seconds, "score"):
         scores = score_base(
             models, matrix, ScoringSlices(active, counts), k=k, caps=caps, chunk=chunk, progress=tick
@@ -203,7 +254,8 @@ def score_all(
         reasons = churn_reasons(models, matrix, churn, everyone=request.reasons_all, top=reasons_top)
         tick("reasons", 1, 1)
     with timed(seconds, "write"):
-        frame = score_frame(ids, scores, models.catalog.offer_ids, allocation.multiplier, reasons)
+        offer_ids = None if models.catalog is None else models.catalog.offer_ids
+        frame = score_frame(ids, scores, offer_ids, allocation.multiplier, reasons)
         doc = {
             "as_of": cutoff.isoformat(),
             "threshold": allocation.threshold,
@@ -215,6 +267,7 @@ def score_all(
             "margin_rate": margin_rate,
             "customers": n,
             "models": models.versions,
+            "offers_absent": models.offers_absent,
             "written_at": dt.datetime.now(dt.UTC).isoformat(),
         }
         write_scores(out, frame, doc)
@@ -229,7 +282,7 @@ def score_all(
         as_of=cutoff,
         out=out,
         customers=n,
-        offers=len(models.catalog),
+        offers=models.offer_count,
         versions=models.versions,
         multiplier_counts={float(a): int(b) for a, b in zip(levels, counts_by, strict=True)},
         threshold=allocation.threshold,
@@ -237,6 +290,7 @@ def score_all(
         reasons=sum(r is not None for r in reasons),
         example_customer=example,
         seconds=seconds,
+        offers_absent=models.offers_absent,
     )
 
 

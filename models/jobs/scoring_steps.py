@@ -2,6 +2,10 @@
 customer vectors to churn, offer propensities, uplift, expected values and the top offers (see
 ``models.jobs.scoring`` for the steps; ``benchmarks/batch_scoring.py`` times them), plus the customer value
 of the multiplier policy and the churn reasons in words.
+
+Without an offer model (a bank that only has transactions trains churn alone) the same steps score churn
+only: ``ScoringModels.churn_only`` holds no offer side, and ``score_frame`` leaves the offer columns out
+rather than writing empty ones a reader could take for "no offer is worth sending".
 """
 
 from __future__ import annotations
@@ -33,13 +37,18 @@ from pipelines import CHANNELS, FEATURE_NAMES
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ScoringModels:
-    """The champions and their input builders, aligned with the offers to score (active, completable)."""
+    """The champions and their input builders, aligned with the offers to score (active, completable).
+
+    The offer side (``offers``, ``offer_inputs``, ``catalog``) is None for churn alone, and
+    ``offers_absent`` then says why (no offer champion, no catalogue), for the report and the file's
+    metadata.
+    """
 
     churn: Scorer
     churn_inputs: ChurnInputs
-    offers: Scorer
-    offer_inputs: OfferInputs
-    catalog: OfferCatalog  # the offers scored, in this order
+    offers: Scorer | None
+    offer_inputs: OfferInputs | None
+    catalog: OfferCatalog | None  # the offers scored, in this order
     positions: np.ndarray  # their positions in offer_inputs.offer_ids
     uplift: Any = None  # models.registry.uplift_model.UpliftScorers
     uplift_inputs: OfferInputs | None = None
@@ -47,6 +56,35 @@ class ScoringModels:
     compiled: bool = (
         False  # every model scores through lleaves (models.scorer.compiled), not LightGBM's predict
     )
+    offers_absent: str | None = None  # why there is no offer side (None: there is one)
+
+    @classmethod
+    def churn_only(
+        cls,
+        churn: Scorer,
+        *,
+        reason: str,
+        feature_names: Sequence[str] = FEATURE_NAMES,
+        versions: dict[str, str] | None = None,
+        compile: bool = True,
+    ) -> ScoringModels:
+        """The churn champion alone (``reason``: why offers are not scored, e.g. "no offer champion")."""
+        return cls(
+            churn=churn,
+            churn_inputs=ChurnInputs.for_scorer(churn, feature_names),
+            offers=None,
+            offer_inputs=None,
+            catalog=None,
+            positions=np.empty(0, dtype=np.int64),
+            versions=dict(versions or {}),
+            compiled=churn.compile() if compile else False,
+            offers_absent=reason,
+        )
+
+    @property
+    def offer_count(self) -> int:
+        """How many offers are scored (0 for churn alone)."""
+        return 0 if self.catalog is None else len(self.catalog)
 
     @classmethod
     def build(
@@ -128,11 +166,19 @@ def score_matrix(
     clock = Clock(timings)
     names = models.churn_inputs.feature_names
     where = {n: i for i, n in enumerate(names)}
-    n, m = len(customers), len(models.catalog)
+    n, m = len(customers), models.offer_count
     churn_x = models.churn_inputs.matrix(customers)
     clock("churn inputs")
     churn = models.churn.predict_proba(churn_x)
     clock("churn model")
+    if models.offers is None or models.offer_inputs is None or models.catalog is None:
+        return ChunkScores(
+            churn=churn,
+            propensity=np.empty((n, 0)),
+            uplift=None,
+            expected_value=np.empty((n, 0)),
+            top=np.full((n, k), -1, dtype=np.int64),
+        )
     tier = (
         np.nan_to_num(customers[:, where["tier"]], nan=0).astype(np.int64) if "tier" in where else np.zeros(n)
     )
@@ -272,6 +318,9 @@ def score_base(
         active, counts = slices.rows(start, stop)
         s = score_matrix(models, matrix[start:stop], k=k, active=active, counts=counts, caps=caps)
         out.churn[start:stop] = s.churn
+        progress("score", stop - start, n)
+        if models.catalog is None:  # churn alone: no offer to keep
+            continue
         out.top[start:stop] = s.top
         picked = np.where(s.top >= 0, s.top, 0)
         has = s.top >= 0
@@ -281,7 +330,6 @@ def score_base(
         )
         if s.uplift is not None:
             out.uplift[start:stop] = np.where(has, np.take_along_axis(s.uplift, picked, axis=1), np.nan)
-        progress("score", stop - start, n)
     return out
 
 
@@ -303,11 +351,15 @@ def churn_reasons(
 def score_frame(
     ids: pd.Series,
     scores: TopOffers,
-    offer_ids: Sequence[str],
+    offer_ids: Sequence[str] | None,
     multiplier: np.ndarray,
     reasons: Sequence[str | None],
 ) -> pd.DataFrame:
-    """The scores file's rows: one per customer, its offers in columns ``offer_1``, ``offer_1_uplift``..."""
+    """The scores file's rows: one per customer, its offers in columns ``offer_1``, ``offer_1_uplift``...
+
+    ``offer_ids`` None (churn alone): no offer column at all, so the file cannot be read as "scored, and
+    no offer was worth sending"; the report and the Parquet metadata say why they are absent.
+    """
     names_of = np.asarray(offer_ids, dtype=object)
     columns: dict[str, Any] = {
         "customer_id": ids.to_numpy(),
@@ -315,7 +367,7 @@ def score_frame(
         "bonus_multiplier": multiplier,
     }
     top = scores.top
-    for j in range(top.shape[1]):
+    for j in range(top.shape[1] if offer_ids is not None else 0):
         names = names_of[np.maximum(top[:, j], 0)]
         names[top[:, j] < 0] = None
         columns[f"offer_{j + 1}"] = names

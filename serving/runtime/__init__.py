@@ -13,13 +13,15 @@ from serving.runtime.microbatch import MicroBatcher
 from serving.runtime.ranking import customer_rows, plan_campaign, rank_customer, score_answers
 from serving.runtime.redaction import describe_error, redacted_traceback
 from serving.runtime.served_models import MultiplierRule, Snapshot
-from serving.runtime.served_state import ScoringState, parse_policy, reader_engine
+from serving.runtime.served_state import ScoringState, health_of, parse_policy, reader_engine, served_parts
 from serving.runtime.shadow import shadow_report
-from serving.runtime.slot_loaders import UPLIFT_ABSENT
+from serving.runtime.slot_loaders import CATALOGUE_ABSENT, OFFERS_ABSENT, UPLIFT_ABSENT
 from serving.runtime.slots import Loaded, NotConfigured, Slot
 from serving.runtime.stores import open_ledger, prepare_ledger, prepare_mlflow, prepare_stores, safe_url
 
 __all__ = [
+    "CATALOGUE_ABSENT",
+    "OFFERS_ABSENT",
     "UPLIFT_ABSENT",
     "DecisionWriter",
     "FactsReader",
@@ -36,6 +38,7 @@ __all__ = [
     "Snapshot",
     "customer_rows",
     "describe_error",
+    "health_of",
     "open_ledger",
     "parse_policy",
     "plan_campaign",
@@ -50,5 +53,6 @@ __all__ = [
     "safe_url",
     "score_answers",
     "score_rows",
+    "served_parts",
     "shadow_report",
 ]

@@ -23,7 +23,7 @@ import numpy as np
 
 from serving.runtime import metrics
 from serving.runtime.microbatch import MicroBatcher, resolve
-from serving.runtime.served_models import Snapshot
+from serving.runtime.served_models import OfferScores, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,13 @@ class Scores(NamedTuple):
 
 
 def score_rows(snap: Snapshot, rows: np.ndarray, *, churn: bool) -> Scores:
-    """Churn (when asked), propensities and uplift of the active offers: one predict call per model."""
-    assert snap.offer_model is not None
-    offers = snap.offer_model.score(rows, snap.catalogue.value)
+    """Churn (when asked), propensities and uplift of the active offers: one predict call per model.
+
+    A snapshot without an offer model (churn alone) gets no offer columns: (n, 0) propensities."""
+    if snap.offer_model is None:
+        offers = OfferScores(np.zeros((len(rows), 0)), None, np.empty((len(rows), 0, 0)))
+    else:
+        offers = snap.offer_model.score(rows, snap.offer_catalogue)
     churn_p = multiplier = None
     if churn:
         assert snap.churn is not None

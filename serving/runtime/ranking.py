@@ -59,14 +59,18 @@ def customer_rows(snap: Snapshot, customer_ids: Sequence[str]) -> tuple[np.ndarr
 def score_answers(
     snap: Snapshot, customer_ids: Sequence[str], known: np.ndarray, scores: Scores
 ) -> list[dict[str, Any]]:
-    """Per customer: churn probability, bonus multiplier, completable active offers most likely first."""
+    """Per customer: churn probability, bonus multiplier, completable active offers most likely first (none
+    when the snapshot scores churn alone)."""
     assert scores.churn is not None
     assert scores.multiplier is not None
     multipliers = scores.multiplier
-    catalogue = snap.catalogue.value
     online = snap.features.value.online
-    ids = catalogue.active_ids
-    offers_at = np.flatnonzero(catalogue.completable)
+    if snap.catalogue is None:
+        ids: tuple[str, ...] = ()
+        offers_at = np.empty(0, dtype=np.int64)
+    else:
+        ids = snap.catalogue.value.active_ids
+        offers_at = np.flatnonzero(snap.catalogue.value.completable)
     uplift = scores.uplift
     out = []
     for i, cid in enumerate(customer_ids):
@@ -117,7 +121,7 @@ def rank_customer(
     ``scores`` are the models' scores of the active offers for this one customer
     (``serving.runtime.inference``).
     """
-    catalogue = snap.catalogue.value
+    catalogue = snap.offer_catalogue
     p_list = scores.propensity[0].tolist()
     u_list = None if scores.uplift is None else scores.uplift[0].tolist()
 
@@ -183,7 +187,7 @@ def _with_reasons(snap: Snapshot, offer_inputs: np.ndarray, ranking: Ranking) ->
     if not ranking.offers:
         return []
     assert snap.offer_model is not None
-    where = {oid: i for i, oid in enumerate(snap.catalogue.value.completable_ids)}
+    where = {oid: i for i, oid in enumerate(snap.offer_catalogue.completable_ids)}
     matrix = offer_inputs[[where[o.offer_id] for o in ranking.offers]]
     reasons = snap.offer_model.champion.scorer.explain(matrix, k=REASONS_PER_OFFER)
     return [
@@ -207,7 +211,7 @@ def plan_campaign(
 ) -> tuple[dict[str, Any], list[DecisionRecord]]:
     """Customers of the online table ranked for one offer within the budget (blocking: run it in a thread)."""
     assert snap.offer_model is not None
-    catalogue = snap.catalogue.value
+    catalogue = snap.offer_catalogue
     offer = catalogue.offer(offer_id)
     if offer is None:
         raise NotFound(f"unknown offer {offer_id!r}", code="unknown_offer")

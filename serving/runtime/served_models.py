@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from loyalty_core import Unavailable
 from models import (
     Champion,
     ChurnInputs,
@@ -142,20 +143,35 @@ class MultiplierRule:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything one request reads, taken once at its start."""
+    """Everything one request reads, taken once at its start.
+
+    ``catalogue`` and ``offer_model`` are None when the request scores churn alone (a bank without an
+    offer champion); ``offers_absent`` then says why, for the answer.
+    """
 
     churn: Loaded[ChurnModel] | None
     offers: Loaded[Champion] | None
     uplift: Loaded[UpliftScorers] | None
     features: Loaded[Features]
-    catalogue: Loaded[Catalogue]
+    catalogue: Loaded[Catalogue] | None
     multiplier: Loaded[MultiplierRule] | None
     offer_model: OfferModel | None
+    offers_absent: str | None = None
+
+    @property
+    def offer_catalogue(self) -> Catalogue:
+        """The catalogue of a request that ranks offers (``Unavailable`` if this one took none)."""
+        if self.catalogue is None:
+            why = self.offers_absent or "no offers catalogue"
+            raise Unavailable(f"offers are not served: {why}", code="model_unavailable")
+        return self.catalogue.value
 
     @property
     def versions(self) -> dict[str, str]:
         """The version of everything this request used (models it did not need are left out)."""
-        out = {"features": self.features.version, "catalogue": self.catalogue.version}
+        out = {"features": self.features.version}
+        if self.catalogue is not None:
+            out["catalogue"] = self.catalogue.version
         for name, loaded in (
             ("churn", self.churn),
             ("offers", self.offers),

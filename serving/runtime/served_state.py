@@ -12,6 +12,12 @@ follow at their next poll.
 A slot that never loaded makes the scoring routes answer 503 with the reason (``model_unavailable``) and
 ``/health`` say ``degraded``; the ledger routes need none of this and keep working.
 
+Churn alone. The offer champion and the offers catalogue are optional: a bank that only has transactions
+trains churn alone. Without an offer champion (its slot ``absent``, not failed) ``/v1/score`` answers churn
+and multipliers with no offers and says why (``offers_absent``), the offer routes answer 503 with that
+reason, and ``/health`` stays ``ok`` and lists what is served (``serves``). An offer champion that exists
+but failed to load is a fault: ``/v1/score`` answers 503 as before and ``/health`` is ``degraded``.
+
 Models are scored on one LightGBM thread per call: the service runs one worker per core, and a thread pool
 per call would fight the other worker for the same cores.
 """
@@ -53,7 +59,7 @@ from pipelines import ONLINE, FeatureConfig
 from serving.runtime.redaction import redacted_traceback
 from serving.runtime.served_models import Catalogue, ChurnModel, OfferModel, Snapshot
 from serving.runtime.slot_loaders import (
-    UPLIFT_ABSENT,
+    OFFERS_ABSENT,
     catalogue_rows,
     catalogue_slot,
     features_slot,
@@ -67,7 +73,7 @@ log = logging.getLogger(__name__)
 
 CHURN_MODEL = "loyalty-churn"
 OFFER_MODEL = "loyalty-offer-propensity"
-REQUIRED = ("churn", "offers", "features", "catalogue")
+REQUIRED = ("churn", "features")  # the offer side is required only when an offer champion exists
 
 
 # --- policy settings ----------------------------------------------------------------------------------------
@@ -118,7 +124,9 @@ class ScoringState:
         self.churn: Slot[ChurnModel] = model_slot(
             CHURN_MODEL, "churn model", uri, lambda c: ChurnModel(c, ChurnInputs.for_scorer(c.scorer, names))
         )
-        self.offers: Slot[Champion] = model_slot(OFFER_MODEL, "offer model", uri, lambda c: c)
+        self.offers: Slot[Champion] = model_slot(
+            OFFER_MODEL, "offer model", uri, lambda c: c, absent=OFFERS_ABSENT
+        )
         self.uplift = uplift_slot(uri)
         self.features = features_slot(self.reader, rules)
         self.catalogue = catalogue_slot(self.reader, rules)
@@ -164,15 +172,19 @@ class ScoringState:
             slot.refresh_if_changed()
 
     def status(self) -> dict[str, dict[str, Any]]:
-        """Each slot's status; the optional uplift model is ``absent`` (not degraded) when none exists."""
-        out = {name: slot.status() for name, slot in self.slots.items()}
-        if out["uplift"]["error"] == UPLIFT_ABSENT and out["uplift"]["version"] is None:
-            out["uplift"]["status"] = "absent"
-        return out
+        """Each slot's status; an optional one (uplift, offer model, catalogue) is ``absent`` (with the
+        reason) when it does not exist, which is not a failure."""
+        return {name: slot.status() for name, slot in self.slots.items()}
 
     def healthy(self) -> bool:
-        statuses = self.status()
-        return all(statuses[name]["status"] == "ok" for name in REQUIRED)
+        """Churn and the features served, and the offer side either served or absent by design (no offer
+        champion); an offer champion without a catalogue to rank cannot serve, so that is degraded."""
+        return health_of(self.status())
+
+    def serves(self) -> list[str]:
+        """What the scoring routes can answer now: ``churn`` (``/v1/score``), ``offers`` (ranking,
+        campaigns, the offers of ``/v1/score``), ``uplift`` (expected values from the uplift model)."""
+        return served_parts(self.status())
 
     async def poll(self) -> None:
         """Background task: ``refresh`` every ``model_poll_seconds`` (never raises; cancelled at shutdown)."""
@@ -192,16 +204,26 @@ class ScoringState:
         except Unavailable:
             return catalogue_frame(catalogue_rows(self.reader))
 
-    def snapshot(self, *, churn: bool, offers: bool) -> Snapshot:
-        """One consistent view for a request; ``Unavailable`` (503) naming what is missing."""
+    def snapshot(self, *, churn: bool, offers: bool, offers_if_served: bool = False) -> Snapshot:
+        """One consistent view for a request; ``Unavailable`` (503) naming what is missing.
+
+        ``offers_if_served`` (``/v1/score``): the offers too, unless there is no offer champion at all;
+        then churn alone, and the snapshot says why (``offers_absent``).
+        """
+        absent = self.offers.absent_reason() if offers_if_served and not offers else None
+        want_offers = offers or (offers_if_served and absent is None)
+        offers_loaded = self.offers.get() if want_offers else None  # first: its reason matters most
         features = self.features.get()
-        catalogue = self.catalogue.get()
         churn_loaded = self.churn.get() if churn else None
         multiplier = self.multiplier.get() if churn else None
-        offers_loaded = self.offers.get() if offers else None
-        uplift = self.uplift.current() if offers else None
-        model = self._model_for(offers_loaded, uplift, catalogue) if offers_loaded is not None else None
-        return Snapshot(churn_loaded, offers_loaded, uplift, features, catalogue, multiplier, model)
+        catalogue = self.catalogue.get() if want_offers else None
+        uplift = self.uplift.current() if want_offers else None
+        model = (
+            self._model_for(offers_loaded, uplift, catalogue)
+            if offers_loaded is not None and catalogue is not None
+            else None
+        )
+        return Snapshot(churn_loaded, offers_loaded, uplift, features, catalogue, multiplier, model, absent)
 
     def _model_for(
         self, offers: Loaded[Champion], uplift: Loaded[UpliftScorers] | None, catalogue: Loaded[Catalogue]
@@ -244,6 +266,35 @@ class ScoringState:
             model = OfferModel(offers.value, inputs, scorers, uplift_inputs)
             self._offer_model = (*key, model)
             return model
+
+
+def health_of(statuses: dict[str, dict[str, Any]]) -> bool:
+    """``ScoringState.healthy`` on statuses already taken (one reading for the whole probe)."""
+
+    def state(name: str) -> str:
+        return str(statuses[name]["status"])
+
+    if any(state(name) != "ok" for name in REQUIRED):
+        return False
+    if state("offers") == "absent":  # churn alone, by design: a catalogue may exist or not
+        return state("catalogue") in ("ok", "absent")
+    return state("offers") == "ok" and state("catalogue") == "ok"
+
+
+def served_parts(statuses: dict[str, dict[str, Any]]) -> list[str]:
+    """``ScoringState.serves`` on statuses already taken."""
+
+    def up(*names: str) -> bool:
+        return all(statuses[name]["version"] is not None for name in names)
+
+    parts = []
+    if up("churn", "features"):
+        parts.append("churn")
+    if up("offers", "features", "catalogue"):
+        parts.append("offers")
+        if up("uplift"):
+            parts.append("uplift")
+    return parts
 
 
 def reader_engine(engine: Engine) -> Engine:

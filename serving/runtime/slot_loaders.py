@@ -3,6 +3,10 @@
 The models come from the MLflow registry (``champion`` alias), the features from the online table, the
 catalogue from the ledger's offers, the multiplier rule from the file the last ``loyalty score`` wrote. A
 probe answers a cheap stamp; the slot reloads only when it moves.
+
+What a bank may not have at all (an offer champion, an offers catalogue, an uplift champion: a bank that
+only has transactions trains churn alone) is ``NotConfigured``, so ``/health`` reads ``absent`` with the
+reason rather than a failure; the messages below are shown to anonymous callers, so they name no path.
 """
 
 from __future__ import annotations
@@ -40,8 +44,15 @@ from pipelines import ONLINE, FeatureConfig, OnlineFeatures, feature_version
 from serving.runtime.served_models import Catalogue, Features, MultiplierRule
 from serving.runtime.slots import NotConfigured, Slot
 
+OFFERS_ABSENT = "no offer champion: the service scores churn only (train one with `loyalty train offers`)"
+CATALOGUE_ABSENT = "no offers catalogue: the ledger holds no offer (import offers to rank them)"
 
-def model_slot(name: str, label: str, uri: str, build: Callable[[Champion], Any]) -> Slot[Any]:
+
+def model_slot(
+    name: str, label: str, uri: str, build: Callable[[Champion], Any], *, absent: str | None = None
+) -> Slot[Any]:
+    """A champion from the registry. ``absent``: the model is optional, and this says what the service does
+    without it; no ``champion`` alias then reads as not configured instead of a failure."""
     client_box: list[Any] = []
 
     def client() -> Any:
@@ -51,13 +62,15 @@ def model_slot(name: str, label: str, uri: str, build: Callable[[Champion], Any]
             client_box.append(MlflowClient(tracking_uri=uri, registry_uri=uri))
         return client_box[0]
 
-    def load() -> tuple[Any, str]:
-        champion = load_champion(name, tracking_uri=uri, num_threads=1)
-        return build(champion), champion.version
-
     def probe() -> str | None:
         version = aliased_version(client(), name, CHAMPION, uri)
         return None if version is None else str(version.version)
+
+    def load() -> tuple[Any, str]:
+        if absent is not None and probe() is None:
+            raise NotConfigured(absent)
+        champion = load_champion(name, tracking_uri=uri, num_threads=1)
+        return build(champion), champion.version
 
     return Slot(label, load, probe)
 
@@ -174,6 +187,8 @@ def catalogue_slot(engine: Engine, rules: Rules) -> Slot[Catalogue]:
 
     def load() -> tuple[Catalogue, str]:
         rows = catalogue_rows(engine)
+        if not rows:  # a bank without offers (churn alone): expected, not a failure
+            raise NotConfigured(CATALOGUE_ABSENT)
         active = [r for r in rows if r["active"]]
         if not active:
             raise Unavailable(

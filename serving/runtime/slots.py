@@ -25,10 +25,13 @@ T = TypeVar("T")
 
 
 class NotConfigured(Unavailable):
-    """An optional value that is not set up (no uplift champion yet): an expected state, not a failure.
+    """An optional value that is not set up (no uplift or offer champion, no offers catalogue): an expected
+    state, not a failure.
 
-    Its slot logs it once at INFO as "not configured", where a failure is a WARNING "load failed"; callers
-    that need the value still get the 503 of ``Unavailable``.
+    Its slot logs it once at INFO as "not configured", where a failure is a WARNING "load failed", and its
+    status reads ``absent`` (with the message as the reason) while nothing is served; callers that need the
+    value still get the 503 of ``Unavailable``. The message is shown to anonymous ``/health`` callers too:
+    keep paths and addresses out of it.
     """
 
 
@@ -59,6 +62,7 @@ class Slot(Generic[T]):
         self._error: str | None = None  # why the last load failed, in full: for logs and admins only
         self._reason: str | None = None  # the same for callers refused with 503: no raw exception text
         self._probe_error: str | None = None
+        self._absent = False  # the last load found the value not configured (``NotConfigured``)
         self._lock = threading.Lock()  # one reload at a time; readers never take it
 
     def reload(self) -> bool:
@@ -72,6 +76,7 @@ class Slot(Generic[T]):
                 value, version = self._loader()
             except NotConfigured as exc:
                 self._failed(exc.message, exc.message, logging.INFO, what="not configured")
+                self._absent = True
             except LoyaltyError as exc:  # an anticipated state, its message written for people
                 # ``public``: the message without what only an operator should see (paths, store URIs,
                 # the underlying exception's text).
@@ -83,6 +88,7 @@ class Slot(Generic[T]):
             else:
                 self._current = Loaded(value, version, dt.datetime.now(dt.UTC))
                 self._error = self._reason = None
+                self._absent = False
                 log.info("%s: serving version %s", self.name, version)
                 return True
             return False
@@ -95,6 +101,7 @@ class Slot(Generic[T]):
         else:
             log.debug("%s: %s again: %s", self.name, what, detail)
         self._error, self._reason = detail, reason
+        self._absent = False
 
     def refresh_if_changed(self) -> bool:
         """Reload when the probe names another version than the one served (or nothing is served yet)."""
@@ -127,10 +134,19 @@ class Slot(Generic[T]):
         """What is served now, or None: for optional values, whose absence is no error."""
         return self._current
 
+    def absent_reason(self) -> str | None:
+        """Why nothing is served when that is an expected state (``NotConfigured``), else None."""
+        return self._reason if self._absent and self._current is None else None
+
     def status(self) -> dict[str, Any]:
+        """``ok``, ``degraded`` (a load failed), or ``absent`` (not configured, nothing served)."""
         current = self._current
+        if current is None and self._absent:
+            state = "absent"
+        else:
+            state = "ok" if current is not None and self._error is None else "degraded"
         return {
-            "status": "ok" if current is not None and self._error is None else "degraded",
+            "status": state,
             "version": current.version if current is not None else None,
             "loaded_at": current.loaded_at.isoformat() if current is not None else None,
             "error": self._error,

@@ -298,3 +298,109 @@ def scored(world: World, world_db: Engine, monkeypatch: pytest.MonkeyPatch) -> I
     use_mlflow_store(monkeypatch, world.mlflow_uri)
     with TestClient(scored_app(world_db, world)) as client:
         yield client
+
+
+# --- a bank that only has transactions ----------------------------------------------------------------------
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+CHURN_ONLY_SECTION = "### A bank that only has transactions"
+
+
+def churn_only_commands() -> tuple[list[list[str]], list[str]]:
+    """The ``loyalty`` commands of the README's churn-only block, in order, and its comment lines."""
+    import shlex
+
+    section = README.read_text(encoding="utf-8").split(CHURN_ONLY_SECTION, 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands: list[list[str]] = []
+    comments: list[str] = []
+    for line in block.splitlines():
+        code, _, comment = line.partition("#")
+        if not code.strip():
+            comments.append(comment.strip())
+        for part in filter(None, (p.strip() for p in code.split("&&"))):
+            words = shlex.split(part)
+            assert words[0] == "loyalty", part
+            commands.append(words[1:])
+    return commands, comments
+
+
+@dataclass(frozen=True)
+class ChurnOnlyWorld:
+    """A bank with transactions and nothing else (no offers, no customers file), taken down the README's
+    path ("A bank that only has transactions") with the real commands, up to ``loyalty score``
+    (``score_args``, for the tests to run). Its registry holds a churn champion only. Read-only, like
+    ``World``."""
+
+    root: Path
+    db: Path
+    mlflow_uri: str
+    customers: tuple[str, ...]
+    as_of: str
+    score_args: tuple[str, ...] = ()
+    readme_says: tuple[str, ...] = ()  # the block's comment lines (what the commands print)
+
+
+def churn_only_env(mp: pytest.MonkeyPatch, world: ChurnOnlyWorld, db: Path | None = None) -> None:
+    """The variables a shell would export for this world's commands (``db``: a copy of its ledger)."""
+    from loyalty_core import get_settings
+
+    mp.setenv("LOYALTY_DATABASE_URL", f"sqlite:///{db or world.db}")
+    mp.setenv("LOYALTY_MULTIPLIER_FILE", str(world.root / "multiplier.json"))
+    use_mlflow_store(mp, world.mlflow_uri)
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def churn_only_world(tmp_path_factory: pytest.TempPathFactory) -> ChurnOnlyWorld:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from pipelines import SimConfig, simulate
+    from serving.cli import app
+
+    root = tmp_path_factory.mktemp("churn-only")
+    config = SimConfig(customers=200, days=240, seed=11)
+    simulate(config, root / "sim")
+    columns = ["transaction_id", "customer_id", "occurred_at", "type", "amount", "category", "channel"]
+    transactions = pd.read_parquet(root / "sim" / "transactions.parquet")[columns]
+    transactions.to_csv(root / "transactions.csv", index=False)  # the bank's export: nothing else
+    (root / "mlflow").mkdir()
+    world = ChurnOnlyWorld(
+        root,
+        root / "loyalty.db",
+        f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
+        (),
+        config.end_at.date().isoformat(),
+    )
+    readme, says = churn_only_commands()
+    # the README's file names and date, here: this test's files and the simulated history's last day
+    local = {"transactions.csv": str(root / "transactions.csv"), "2026-12-08": world.as_of}
+    commands = [[local.get(w, w.replace("var/", f"{root}/")) for w in args] for args in readme]
+    assert [c[0] for c in commands] == ["init", "ingest", "features", "train", "score"], commands
+    commands[2] += ["--out", str(root / "features")]  # not the checkout's var/features
+    runner = CliRunner()
+    with pytest.MonkeyPatch.context() as mp:
+        churn_only_env(mp, world)
+        for args in commands[:-1]:
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, (args, result.output)
+        import mlflow
+
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+    from loyalty_core import get_settings, make_engine
+
+    get_settings.cache_clear()
+    engine = make_engine(f"sqlite:///{world.db}")
+    try:
+        with engine.connect() as conn:
+            ids = conn.execute(text("SELECT customer_id FROM online_features ORDER BY customer_id"))
+            customers = tuple(str(c) for c in ids.scalars())
+    finally:
+        engine.dispose()
+    _checkpoint(world.db)
+    return ChurnOnlyWorld(
+        world.root, world.db, world.mlflow_uri, customers, world.as_of, tuple(commands[-1]), tuple(says)
+    )

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from serving.api.deps import EngineDep, ScoringDep
 from serving.api.schemas.admin import HealthOut
 from serving.api.security import ADMIN, ApiKeys, api_key_header
-from serving.runtime import metrics
+from serving.runtime import health_of, metrics, served_parts
 from serving.runtime.redaction import describe_error
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ async def _is_admin(request: Request, key: Annotated[str | None, Security(api_ke
 def health(engine: EngineDep, scoring: ScoringDep, admin: Annotated[bool, Security(_is_admin)]) -> HealthOut:
     """``degraded`` (still 200) when the database does not answer or a model, the online features or the
     catalogue is not loaded (``models`` says which and its version): the probe reports, never crashes.
+    An optional part that does not exist (no uplift or offer champion: a bank that scores churn alone) is
+    ``absent`` with the reason, not degraded; ``serves`` lists what the scoring routes answer.
 
     Why something failed (an error's text, with file paths, store addresses or SQL) is shown only to an
     admin key (``X-API-Key``); without one, each failure reads the same generic words.
@@ -48,11 +50,12 @@ def health(engine: EngineDep, scoring: ScoringDep, admin: Annotated[bool, Securi
     except Exception as exc:
         log.warning("health: database check failed: %s", type(exc).__name__)
         database = f"error: {describe_error(exc)[:300]}" if admin else DATABASE_DOWN
-    ok = database == "ok" and scoring.healthy()
     models = scoring.status()
+    ok = database == "ok" and health_of(models)
+    serves = served_parts(models)
     if not admin:
         models = {name: _public(status) for name, status in models.items()}
-    return HealthOut(status="ok" if ok else "degraded", database=database, models=models)
+    return HealthOut(status="ok" if ok else "degraded", database=database, models=models, serves=serves)
 
 
 def _public(status: dict[str, Any]) -> dict[str, Any]:

@@ -28,8 +28,12 @@ async def score(caller: CoreCaller, body: ScoreBody, services: ServicesDep) -> d
     A customer without online features (e.g. enrolled after the last feature run) is scored from an
     all-missing vector and flagged ``known: false``. 503 ``model_unavailable`` when a model, the online
     features or the catalogue is not loaded (the message says which and why).
+
+    Without an offer champion (a bank that only has transactions trains churn alone) the answer is churn
+    and multipliers, every ``offers`` list empty and ``offers_absent`` saying why, instead of a 503: the
+    contract's fields stay, and a caller can tell "no offer model" from "no offer worth showing".
     """
-    snap = services.scoring.snapshot(churn=True, offers=True)
+    snap = services.scoring.snapshot(churn=True, offers=False, offers_if_served=True)
     ids = body.customer_ids
     rows, known = customer_rows(snap, ids)
     if len(ids) <= INLINE_CUSTOMERS:
@@ -39,4 +43,5 @@ async def score(caller: CoreCaller, body: ScoreBody, services: ServicesDep) -> d
     return {
         "scores": score_answers(snap, ids, known, scores),
         "model_versions": snap.versions,
+        "offers_absent": snap.offers_absent,
     }

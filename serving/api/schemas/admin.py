@@ -27,12 +27,21 @@ class RedemptionReviewOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     database: str
-    models: dict[str, Any]
+    models: dict[str, Any] = Field(
+        description="Each slot (churn, offers, uplift, features, catalogue, multiplier): its status (ok, "
+        "degraded, or absent: an optional part that does not exist, with the reason in `error`) and the "
+        "version served."
+    )
+    serves: list[str] = Field(
+        description="What the scoring routes answer now: `churn` (POST /v1/score), `offers` (ranking, "
+        "campaigns, the offers of /v1/score), `uplift`. A bank without an offer champion serves churn alone.",
+    )
 
 
 class SlotStatusOut(BaseModel):
     status: Literal["ok", "degraded", "absent"] = Field(
-        description="absent: an optional model that does not exist."
+        description="absent: an optional part that does not exist (uplift or offer champion, offers "
+        "catalogue); `error` says why."
     )
     version: str | None
     loaded_at: dt.datetime | None

@@ -43,3 +43,8 @@ class CustomerScoreOut(BaseModel):
 class ScoreOut(BaseModel):
     scores: list[CustomerScoreOut]
     model_versions: dict[str, str]
+    offers_absent: str | None = Field(
+        default=None,
+        description="Why every `offers` list is empty: no offer champion, so churn alone is served (a "
+        "bank that only has transactions). null when the offer model scored the offers.",
+    )
