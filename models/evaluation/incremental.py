@@ -87,6 +87,18 @@ def incremental_log(log: OfferLog, labels: pd.DataFrame) -> IncrementalLog:
     if ((values != 0) & (values != 1)).any():
         raise InvalidInput("met must be 0 or 1", column="met")
     met[rows[keep], cols[keep]] = values
+    treated = np.flatnonzero(log.action < log.no_offer)
+    own = log.action[treated]
+    unknown = treated[np.isnan(met[treated, own]) & (log.value[own] > 0)]
+    if len(unknown):
+        row = int(unknown[0])
+        raise InvalidInput(
+            f"decision {log.decision_id[row]!r} sent offer {log.offer_ids[log.action[row]]!r}, but the "
+            "labels do not say whether it met the offer's condition: only randomised campaign decisions have "
+            "labels, evaluate those",
+            column="met",
+            row=row,
+        )
     return IncrementalLog(log=log, met=met)
 
 

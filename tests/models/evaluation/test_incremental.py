@@ -141,13 +141,20 @@ def test_sending_nothing_is_worth_nothing() -> None:
 
 def test_labels_join_by_decision_and_offer() -> None:
     ilog = draw(campaign(10), seed=4)
+    rows, cols = np.nonzero(~np.isnan(ilog.met))
     labels = pd.DataFrame(
-        {"decision_id": ["d3", "d0", "zz"], "offer_id": ["o2", "o1", "o1"], "met": [1, 0, 1]}
+        {
+            "decision_id": [*ilog.log.decision_id[rows], "zz"],
+            "offer_id": [*np.array(ilog.log.offer_ids)[cols], "o1"],
+            "met": [*ilog.met[rows, cols].astype(int), 1],
+        }
     )
     joined = incremental_log(ilog.log, labels)
-    assert joined.met[3, 1] == 1.0
-    assert joined.met[0, 0] == 0.0
-    assert np.isnan(joined.met).sum() == 18  # 20 cells, two labelled; the unknown decision is ignored
+    np.testing.assert_array_equal(joined.met, ilog.met)  # the unknown decision "zz" is ignored
+    treated = int(np.flatnonzero(ilog.treated)[0])
+    without = labels[labels["decision_id"] != ilog.log.decision_id[treated]]
+    with pytest.raises(InvalidInput, match="only randomised campaign decisions have labels"):
+        incremental_log(ilog.log, without)
 
 
 @pytest.mark.parametrize(
