@@ -21,10 +21,14 @@ Policies, each choosing among the arms its decision's campaign could have assign
   positive: the ceiling;
 - ``propensity eps-greedy``: ``models.policy.rank_offers`` with epsilon 0.1 on a LightGBM completion model
   fitted on the log: ``P(complete) (value - cost)``, what the service does without an uplift champion;
-- ``uplift eps-greedy``: the same ranking with the uplift of meeting the condition (a T-learner: one model
-  on the treated decisions, one on the control decisions, each over decision features x offer), i.e.
-  ``uplift x value - P(complete) x cost``, what the service does with one.
+- ``uplift T-learner eps-greedy``: the same ranking with the uplift of meeting the condition from two models
+  (one on the treated decisions, one on the control decisions), i.e. ``uplift x value - P(complete) x
+  cost``, what the service does with an uplift champion;
+- ``uplift funnel eps-greedy``: the same, with the uplift through the activation funnel
+  ``P(complete | sent) - P(activate | sent) P(meet | not sent)`` (``Models.uplift_funnel``).
 
+Every model is one LightGBM classifier over the decision's features, the pair features (the customer's
+transactions meeting each offer's condition in the 90 and 365 days before) and the offer.
 Models are cross-fitted over two halves of the customers (no decision is scored by a model that saw it), and
 are DR's reward models. Decisions too recent for their outcome to be known are left out.
 """
@@ -202,49 +206,50 @@ def features(data: SimData, log: OfferLog) -> tuple[np.ndarray, list[str]]:
     return out, names
 
 
-def reward_model(
-    x: np.ndarray, log: OfferLog, *, folds: int = 2, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-fitted P(complete | x, offer) for every offer, and q(x, a) = its expected reward (0: no offer).
+def pair_features(data: SimData, log: OfferLog) -> np.ndarray:
+    """(decisions, offers, 2): the customer's transactions meeting each offer's condition (its types,
+    categories and threshold) in the 90 and the 365 days before the decision, scaled to the offer's validity:
+    the expected organic matches, what tells whether they would meet the condition without the offer."""
+    ids = pd.Index(np.unique(data.customers["customer_id"]))
+    tx = data.transactions
+    tx_c = ids.get_indexer(pd.Index(tx["customer_id"]))
+    tx_t = _micros(tx["occurred_at"])
+    amount = tx["amount"].to_numpy(dtype=np.float64)
+    kind = tx["type"].astype("str").to_numpy()
+    category = tx["category"].astype("str").to_numpy()
+    row_c = ids.get_indexer(pd.Index(log.customer_id))
+    made = _micros(log.made_at)
+    offers = data.offers.set_index("offer_id").loc[list(log.offer_ids)]
+    out = np.zeros((len(log), len(log.offer_ids), 2))
+    day = 86_400_000_000
+    for j, (_, offer) in enumerate(offers.iterrows()):
+        if offer["kind"] == "informational":
+            continue
+        keep = np.ones(len(tx), dtype=bool)
+        if offer["txn_types"] is not None:
+            keep &= np.isin(kind, list(offer["txn_types"]))
+        if offer["categories"] is not None:
+            keep &= np.isin(category, list(offer["categories"]))
+        if offer["kind"] in ("bonus_points", "cashback") and offer["threshold"] is not None:
+            keep &= amount >= float(offer["threshold"]) - 1e-9
+        who, when = tx_c[keep], tx_t[keep]
+        for t in np.unique(made):
+            rows = np.flatnonzero(made == t)
+            for k, days in enumerate((90, 365)):
+                inside = (when >= t - days * day) & (when < t)
+                counts = np.bincount(who[inside], minlength=len(ids))
+                out[rows, j, k] = counts[row_c[rows]] * int(offer["duration_days"]) / days
+    return out
 
-    One LightGBM model over (decision features, offer) trained on the treated decisions of the other folds
-    (folds are halves of the customers: a customer's decisions never score each other).
-    """
-    m = len(log.offer_ids)
-    customers = np.unique(log.customer_id)
-    fold_of = dict(
-        zip(customers, np.random.default_rng(seed).permutation(len(customers)) % folds, strict=True)
-    )
-    fold = np.fromiter((fold_of[c] for c in log.customer_id), dtype=np.int64, count=len(log))
-    margin = log.value - log.cost
-    trainable = (log.action < m) & (margin[np.minimum(log.action, m - 1)] != 0)
-    p_hat = np.zeros((len(log), m))
-    for f in range(folds):
-        train = trainable & (fold != f)
-        xt = np.column_stack([x[train], log.action[train]])
-        model = lgb.LGBMClassifier(
-            n_estimators=200,
-            learning_rate=0.06,
-            num_leaves=15,
-            min_child_samples=100,
-            max_bin=63,
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            n_jobs=1,  # the machine is shared; one thread is also the fastest for these small trees
-            random_state=seed,
-            verbose=-1,
-        )
-        cat_cols = [3, 4, 5, x.shape[1]]  # channel, gender, region, offer
-        model.fit(xt, log.completed[train].astype(int), categorical_feature=cat_cols)
-        rows = np.flatnonzero(fold == f)
-        for a in range(m):
-            if margin[a] == 0:
-                continue  # informational offers never complete
-            p_hat[rows, a] = model.predict_proba(np.column_stack([x[rows], np.full(len(rows), a)]))[:, 1]
-    q = np.zeros((len(log), m + 1))
-    q[:, :m] = expected_reward(p_hat, log.value, log.cost)
-    return p_hat, q
+
+def activations(data: SimData, log: OfferLog) -> np.ndarray:
+    """Per decision: did the customer activate the offer it sent (an ``activated`` event of that decision)."""
+    ev = data.events[(data.events["event"] == "activated").to_numpy()]
+    seen = pd.MultiIndex.from_arrays([ev["decision_id"].astype("str"), ev["offer_id"].astype("str")])
+    sent = log.action < log.no_offer
+    offer = np.asarray(log.offer_ids, dtype=object)[np.minimum(log.action, log.no_offer - 1)]
+    mine = pd.MultiIndex.from_arrays([log.decision_id.astype(str), offer.astype(str)])
+    return np.asarray(mine.isin(seen) & sent, dtype=bool)
 
 
 def _lgbm(seed: int) -> lgb.LGBMClassifier:
@@ -257,9 +262,89 @@ def _lgbm(seed: int) -> lgb.LGBMClassifier:
         subsample=0.8,
         subsample_freq=1,
         colsample_bytree=0.8,
-        n_jobs=1,
+        n_jobs=1,  # the machine is shared; one thread is also the fastest for these small trees
         random_state=seed,
         verbose=-1,
+    )
+
+
+@dataclass(frozen=True)
+class CrossFit:
+    """Decision features and pair features, and the folds (halves of the customers) models are fitted on."""
+
+    x: np.ndarray
+    pairs: np.ndarray
+    fold: np.ndarray
+    folds: int
+    seed: int
+
+    @classmethod
+    def of(
+        cls, x: np.ndarray, pairs: np.ndarray, log: OfferLog, *, folds: int = 2, seed: int = 0
+    ) -> CrossFit:
+        customers = np.unique(log.customer_id)
+        of_customer = np.random.default_rng(seed).permutation(len(customers)) % folds
+        fold = of_customer[np.searchsorted(customers, log.customer_id)]
+        return cls(x, pairs, fold, folds, seed)
+
+    def _matrix(self, rows: np.ndarray, arms: np.ndarray) -> np.ndarray:
+        return np.column_stack([self.x[rows], self.pairs[rows, arms], arms])
+
+    def probabilities(self, rows: np.ndarray, arms: np.ndarray, y: np.ndarray, m: int) -> np.ndarray:
+        """(decisions, offers): P(y | x, offer) for every decision and every offer seen in ``arms``, each
+        decision scored by the model of the other folds. One LightGBM model over (features, offer)."""
+        out = np.zeros((len(self.x), m))
+        categorical = [3, 4, 5, self.x.shape[1] + self.pairs.shape[2]]  # channel, gender, region, offer
+        for f in range(self.folds):
+            train = self.fold[rows] != f
+            model = _lgbm(self.seed).fit(
+                self._matrix(rows[train], arms[train]), y[train].astype(int), categorical_feature=categorical
+            )
+            target = np.flatnonzero(self.fold == f)
+            for a in np.unique(arms):
+                full = np.full(len(target), a)
+                out[target, a] = model.predict_proba(self._matrix(target, full))[:, 1]
+        return out
+
+
+@dataclass(frozen=True)
+class Models:
+    """The cross-fitted models of the log: completion (what propensity targeting ranks by), activation,
+    meeting the condition when sent and when not (the control arm)."""
+
+    p_complete: np.ndarray
+    p_activate: np.ndarray
+    p_meet: np.ndarray
+    p_base: np.ndarray
+
+    @property
+    def uplift_t(self) -> np.ndarray:
+        """The T-learner: P(meet | sent) - P(meet | not sent), two separately noisy models."""
+        return np.clip(self.p_meet - self.p_base, -1.0, 1.0)
+
+    @property
+    def uplift_funnel(self) -> np.ndarray:
+        """Through the activation funnel: an offer changes only the customers who activate it, and an
+        activated customer who would have met the condition anyway completes without being caused to, so
+        ``P(meet | sent) - P(meet | not sent) = P(complete | sent) - P(activate | sent) P(meet | not sent)``
+        (exact when activating says nothing of the organic rate given the features). Each term is a well
+        estimated probability, where the T-learner differences two noisy ones."""
+        return np.clip(self.p_complete - self.p_activate * self.p_base, -1.0, 1.0)
+
+
+def fit_models(fit: CrossFit, log: OfferLog, ilog: IncrementalLog, activated: np.ndarray) -> Models:
+    m = len(log.offer_ids)
+    margin = log.value - log.cost
+    own = np.minimum(log.action, m - 1)
+    sent = np.flatnonzero(ilog.treated & (margin[own] != 0))  # informational offers never complete
+    met_own = ilog.met[np.arange(len(log)), own]
+    labelled = sent[~np.isnan(met_own[sent])]
+    control_rows, control_arms = np.nonzero(~ilog.treated[:, None] & ~np.isnan(ilog.met))
+    return Models(
+        p_complete=fit.probabilities(sent, log.action[sent], log.completed[sent], m),
+        p_activate=fit.probabilities(sent, log.action[sent], activated[sent], m),
+        p_meet=fit.probabilities(labelled, log.action[labelled], met_own[labelled], m),
+        p_base=fit.probabilities(control_rows, control_arms, ilog.met[control_rows, control_arms], m),
     )
 
 
@@ -275,44 +360,6 @@ def met_labels(data: SimData, log: OfferLog) -> IncrementalLog:
     kept = data.decisions[data.decisions["decision_id"].astype("str").isin(set(log.decision_id))]
     labels = uplift_labels(frames, kept, data.offers, end=end)
     return incremental_log(log, labels)
-
-
-def uplift_model(
-    x: np.ndarray, ilog: IncrementalLog, *, folds: int = 2, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-fitted P(meet | x, offer sent) and P(meet | x, nothing sent) for every offer (a T-learner).
-
-    The treated model learns from each treated decision's own arm, the control model from every control
-    decision x every arm of its campaign; both take the offer as a categorical column.
-    """
-    log = ilog.log
-    m = len(log.offer_ids)
-    customers = np.unique(log.customer_id)
-    perm = np.random.default_rng(seed + 1).permutation(len(customers)) % folds
-    fold = perm[np.searchsorted(customers, log.customer_id)]
-    treated_rows = np.flatnonzero(
-        ilog.treated & ~np.isnan(ilog.met[np.arange(len(log)), np.minimum(log.action, m - 1)])
-    )
-    control_rows, control_arms = np.nonzero(~ilog.treated[:, None] & ~np.isnan(ilog.met))
-    p_meet = np.zeros((len(log), m))
-    p_base = np.zeros((len(log), m))
-    cat_cols = [3, 4, 5, x.shape[1]]
-    for f in range(folds):
-        for out, rows, arms in (
-            (p_meet, treated_rows, log.action[treated_rows]),
-            (p_base, control_rows, control_arms),
-        ):
-            train = fold[rows] != f
-            y = ilog.met[rows[train], arms[train]].astype(int)
-            model = _lgbm(seed).fit(
-                np.column_stack([x[rows[train]], arms[train]]), y, categorical_feature=cat_cols
-            )
-            target = np.flatnonzero(fold == f)
-            for a in np.unique(arms):
-                out[target, a] = model.predict_proba(np.column_stack([x[target], np.full(len(target), a)]))[
-                    :, 1
-                ]
-    return p_meet, p_base
 
 
 def truth(log: OfferLog, effects: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -376,20 +423,23 @@ def run(data: SimData, *, clip: float | None = None, seed: int = 0) -> tuple[pd.
     true = truth(log, data.effects)
     ilog = met_labels(data, log)
     x, _ = features(data, log)
-    p_hat, _ = reward_model(x, log, seed=seed)
-    p_meet, p_base = uplift_model(x, ilog, seed=seed)
-    uplift = np.clip(p_meet - p_base, -1.0, 1.0)
-    q_treated = log.value * p_meet - log.cost * p_hat
-    q_control = log.value * p_base
+    fit = CrossFit.of(x, pair_features(data, log), log, seed=seed)
+    models = fit_models(fit, log, ilog, activations(data, log))
+    p_hat = models.p_complete
+    # DR's reward models: the funnel's P(meet | sent) = P(meet | not sent) + its uplift
+    q_treated = log.value * (models.p_base + models.uplift_funnel) - log.cost * p_hat
+    q_control = log.value * models.p_base
     catalog = OfferCatalog.from_frame(data.offers)
     if catalog.offer_ids != log.offer_ids:
         raise ValueError("catalogue order differs from the log's")
     best = oracle(p0, true["incremental_value"])
+    eps = f"eps-greedy {MODEL_EPSILON:g}"
     targets = {
         "logging": p0,
         "oracle (true incremental value)": best,
-        f"propensity eps-greedy {MODEL_EPSILON:g}": model_policy(p0, p_hat, catalog, MODEL_EPSILON),
-        f"uplift eps-greedy {MODEL_EPSILON:g}": model_policy(p0, p_hat, catalog, MODEL_EPSILON, uplift),
+        f"propensity {eps}": model_policy(p0, p_hat, catalog, MODEL_EPSILON),
+        f"uplift T-learner {eps}": model_policy(p0, p_hat, catalog, MODEL_EPSILON, models.uplift_t),
+        f"uplift funnel {eps}": model_policy(p0, p_hat, catalog, MODEL_EPSILON, models.uplift_funnel),
     }
     ceiling = true_incremental_value(best, true["incremental_value"])
     rows = []
@@ -417,12 +467,16 @@ def run(data: SimData, *, clip: float | None = None, seed: int = 0) -> tuple[pd.
         "immature": len(data.decisions) - len(log),
         "treated": int((log.action < log.no_offer).sum()),
         "completions": int(log.completed.sum()),
-        "uplift_truth_spearman": float(
-            spearmanr(uplift[allowed], true["incremental_uplift"][allowed]).statistic
-        ),
-        "propensity_truth_spearman": float(
-            spearmanr(p_hat[allowed], true["incremental_uplift"][allowed]).statistic
-        ),
+        **{
+            f"{name}_truth_spearman": float(
+                spearmanr(score[allowed], true["incremental_uplift"][allowed]).statistic
+            )
+            for name, score in (
+                ("uplift_funnel", models.uplift_funnel),
+                ("uplift_t", models.uplift_t),
+                ("completion", p_hat),
+            )
+        },
         "seconds": time.perf_counter() - t0,
     }
     return pd.DataFrame(rows), facts
@@ -471,8 +525,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{facts['decisions']:,} decisions ({facts['treated']:,} offers sent, "
         f"{facts['immature']:,} too recent to know their outcome left out, "
         f"{facts['completions']:,} completed); Spearman with the true incremental uplift over the allowed "
-        f"(decision, offer) pairs: uplift model {facts['uplift_truth_spearman']:.3f}, completion model "
-        f"{facts['propensity_truth_spearman']:.3f}; evaluation took {facts['seconds']:.1f} s\n"
+        f"(decision, offer) pairs: funnel uplift {facts['uplift_funnel_truth_spearman']:.3f}, T-learner "
+        f"{facts['uplift_t_truth_spearman']:.3f}, completion model {facts['completion_truth_spearman']:.3f}; "
+        f"evaluation took {facts['seconds']:.1f} s\n"
     )
     print(markdown(table))
     sys.stdout.flush()

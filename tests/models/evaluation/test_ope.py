@@ -284,7 +284,8 @@ def test_incremental_estimates_agree_with_the_simulators_truth(tmp_path: Path) -
     assert facts["decisions"] > 10_000
     assert facts["immature"] > 0
     oracle, propensity = "oracle (true incremental value)", "propensity eps-greedy 0.1"
-    assert set(table["policy"]) == {"logging", oracle, propensity, "uplift eps-greedy 0.1"}
+    funnel = "uplift funnel eps-greedy 0.1"
+    assert set(table["policy"]) == {"logging", oracle, propensity, "uplift T-learner eps-greedy 0.1", funnel}
     assert set(table["estimator"]) == {"IPS", "SNIPS", "DR"}
     for row in table.itertuples():
         assert abs(row.z) < 3.5, row
@@ -292,6 +293,7 @@ def test_incremental_estimates_agree_with_the_simulators_truth(tmp_path: Path) -
     assert truth["true"].idxmax() == oracle
     assert truth["completion_reward"].idxmax() == propensity  # what the old reward would have crowned
     assert truth.loc[propensity, "true"] < truth.loc["logging", "true"] + 5.0
+    assert truth.loc[funnel, "true"] > truth.loc[propensity, "true"] + 10.0  # uplift targeting causes more
     on_policy = table[(table["policy"] == "logging") & (table["estimator"] == "IPS")].iloc[0]
     assert on_policy.ess == pytest.approx(facts["decisions"], rel=0.3)
     # the estimates tell the oracle from propensity targeting, by more than their noise
