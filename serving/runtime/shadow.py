@@ -12,6 +12,10 @@ not. That is what lets the challenger be judged before anyone promotes it:
   challenger's for the same offer in the same context; the reward model of the doubly robust estimate is
   ``score x (value - cost)`` from the scores both policies saw.
 
+That reward is the gross margin: it credits completions that would have happened without the offer. What a
+policy causes needs a control arm, which live decisions do not keep; the report says so (``reward``), and the
+incremental judgement is made on randomised campaigns (``models.evaluation.incremental``).
+
 Slates of more than one offer are left out of the estimates: their logged probabilities are inclusion
 probabilities, not the probability of the first offer, so the estimators' weights would be wrong.
 Decisions too young for their completions to be known count as "not completed", which pulls every value
@@ -29,6 +33,12 @@ import pandas as pd
 
 from loyalty_core import InvalidInput
 from models import Estimate, doubly_robust, ips, offer_log, snips
+
+REWARD = (
+    "gross margin: completion x (value - cost) of the first offer; live decisions keep no control arm, so "
+    "what either policy causes (value caused minus every reward paid) is judged on randomised campaigns "
+    "(models.evaluation.incremental, notebook 05), not here"
+)
 
 
 def _estimate(e: Estimate) -> dict[str, Any]:
@@ -71,6 +81,7 @@ def shadow_report(
         "completed": 0,
         "logged_value": None,
         "estimates": {},
+        "reward": REWARD,
         "note": None,
     }
     if not pairs:

@@ -75,4 +75,9 @@ class ShadowOut(BaseModel):
     estimates: dict[str, EstimateOut] = Field(
         description="Off-policy estimates of the challenger's mean reward per decision (ips, snips, dr)."
     )
+    reward: str = Field(
+        description="What the reward is: the gross margin, completion x (value - cost). Live decisions keep "
+        "no control arm, so what either policy causes is judged on randomised campaigns instead "
+        "(models.evaluation.incremental)."
+    )
     note: str | None = None

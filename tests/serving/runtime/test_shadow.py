@@ -69,6 +69,9 @@ def test_agreement_and_estimates_match_a_hand_computation() -> None:
     report = shadow_report(shadows, served, events, OFFERS, champion="epsilon_greedy:0.1", challenger="t")
     assert report["decisions"] == 4
     assert report["agreement_rate"] == pytest.approx(2 / 4)
+    # it says what its reward is, and where what a policy causes is judged
+    assert report["reward"].startswith("gross margin")
+    assert "no control arm" in report["reward"]
     reward = np.array([80.0, 40.0, 0.0, 0.0])
     logged = np.array([0.95, 0.05, 0.95, 1.0])
     target = np.array([0.7, 0.1, 0.2, 1.0])
