@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -43,6 +44,7 @@ from models import (
     ChurnRequest,
     OfferRequest,
     ScoreRequest,
+    caused_by_first_offers,
     score_all,
     train_churn,
     train_offers,
@@ -87,6 +89,24 @@ def check_same_bank(engine: Engine, history: Path, config: SimConfig) -> SimConf
         "those settings, or point LOYALTY_DATABASE_URL at a fresh database (or delete var/) first",
         field="seed",
     )
+
+
+def caused_lines(scores: Path, truth: Path) -> list[str]:
+    """What the first offers scored would cause, by the simulator's truth: the value a targeting policy is
+    judged by (``models.evaluation.incremental``), against the best the catalogue could do."""
+    frame = pd.read_parquet(scores)
+    if "offer_1" not in frame.columns or not truth.is_file():
+        return []
+    effects = pd.read_parquet(truth, columns=["customer_id", "offer_id", "incremental_value"])
+    got = caused_by_first_offers(
+        frame[["customer_id", "offer_1"]].rename(columns={"offer_1": "offer_id"}), effects
+    )
+    share = f" ({got['served'] / got['best']:.0%} of it)" if got["best"] > 0 else ""
+    return [
+        f"what the first offers cause (simulator's truth): {got['served']:+.2f} RUB per customer, value "
+        f"caused minus every reward paid, {int(got['sent']):,} of {int(got['customers']):,} customers sent "
+        f"one; the best true offer per customer (or none, eligibility ignored): {got['best']:+.2f}{share}"
+    ]
 
 
 def run_demo(
@@ -166,6 +186,7 @@ def run_demo(
             progress=tick,
         )
         report.lines.extend(scored.lines())
+        report.lines.extend(caused_lines(report.scores, history / "truth" / "offer_effects.parquet"))
         report.customer_id = scored.example_customer
     finally:
         engine.dispose()

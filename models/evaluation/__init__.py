@@ -9,6 +9,7 @@ same log, with the paired interval of the difference).
 from models.evaluation.incremental import (
     IncrementalLog,
     PolicyTerms,
+    caused_by_first_offers,
     compare_incremental,
     evaluate_incremental,
     incremental_log,
@@ -74,6 +75,7 @@ __all__ = [
     "Verdict",
     "auuc",
     "average_effect",
+    "caused_by_first_offers",
     "classification_metrics",
     "compare_incremental",
     "compare_with_production",

@@ -280,3 +280,42 @@ def true_incremental_value(target: np.ndarray, incremental_value: np.ndarray) ->
     if iv.shape != (pi.shape[0], pi.shape[1] - 1):
         raise InvalidInput("incremental_value must be (decisions, offers)", field="incremental_value")
     return float(np.einsum("ij,ij->i", pi[:, :-1], iv).mean())
+
+
+def caused_by_first_offers(chosen: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float]:
+    """What sending each customer their first offer causes, by the simulator's truth, against the ceiling.
+
+    ``chosen``: ``customer_id`` and ``offer_id`` (null: nothing sent, worth 0); ``truth``: ``customer_id``,
+    ``offer_id`` and ``incremental_value`` per pair (``truth/offer_effects.parquet``). ``best`` sends every
+    customer the offer of highest true incremental value, or nothing when none is positive, ignoring
+    eligibility (tiers, channels, caps): an upper bound the served policy cannot always reach.
+    """
+    for frame, cols, what in (
+        (chosen, ("customer_id", "offer_id"), "chosen offers"),
+        (truth, ("customer_id", "offer_id", "incremental_value"), "truth"),
+    ):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise InvalidInput(f"the {what} lack column(s) {', '.join(missing)}", column=missing[0])
+    iv = truth.pivot_table(
+        index="customer_id", columns="offer_id", values="incremental_value", aggfunc="first"
+    )
+    ids = pd.Index(chosen["customer_id"].astype("str"))
+    missing_ids = ids.difference(iv.index.astype("str"))
+    if len(missing_ids):
+        raise InvalidInput(f"customer {missing_ids[0]!r} is not in the truth", column="customer_id")
+    grid = iv.reindex(ids)
+    offer = chosen["offer_id"]
+    sent = offer.notna().to_numpy()
+    where = pd.Index(grid.columns).get_indexer(pd.Index(offer[sent].astype("str")))
+    if (where < 0).any():
+        raise InvalidInput("a chosen offer is not in the truth", column="offer_id")
+    values = np.zeros(len(ids))
+    values[sent] = grid.to_numpy(dtype=np.float64)[np.flatnonzero(sent), where]
+    best = np.maximum(np.nan_to_num(grid.to_numpy(dtype=np.float64), nan=-np.inf).max(axis=1), 0.0)
+    return {
+        "customers": float(len(ids)),
+        "sent": float(sent.sum()),
+        "served": float(values.mean()) if len(ids) else 0.0,
+        "best": float(best.mean()) if len(ids) else 0.0,
+    }

@@ -42,6 +42,7 @@ def test_demo_runs_the_whole_loop_and_reruns_cleanly(tmp_path: Path, monkeypatch
     assert "loyalty-offer-propensity v1: promoted" in text
     assert "true P(churn)" in text  # both models measured against the simulator's truth
     assert "true P(complete)" in text
+    assert "what the first offers cause (simulator's truth):" in text  # targeting judged by what it causes
     assert first.scores is not None
     scores = pd.read_parquet(first.scores)
     assert scores["customer_id"].is_unique

@@ -18,6 +18,7 @@ import pytest
 from loyalty_core import InvalidInput
 from models.evaluation.incremental import (
     IncrementalLog,
+    caused_by_first_offers,
     compare_incremental,
     evaluate_incremental,
     incremental_log,
@@ -192,3 +193,20 @@ def test_the_launch_verdict_judges_by_what_a_policy_causes() -> None:
     same = compare_incremental(ilog, causal, causal)
     assert same.outcome == "cannot tell"
     assert same.difference == 0.0
+
+
+def test_first_offers_are_judged_by_what_they_cause_against_the_best() -> None:
+    truth = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "b", "c", "c"],
+            "offer_id": ["o1", "o2"] * 3,
+            "incremental_value": [10.0, -5.0, -2.0, -3.0, 1.0, 4.0],
+        }
+    )
+    chosen = pd.DataFrame({"customer_id": ["a", "b", "c"], "offer_id": ["o2", None, "o2"]})
+    got = caused_by_first_offers(chosen, truth)
+    assert got["served"] == pytest.approx((-5.0 + 0.0 + 4.0) / 3)
+    assert got["best"] == pytest.approx((10.0 + 0.0 + 4.0) / 3)  # b: nothing is worth sending
+    assert got["sent"] == 2
+    with pytest.raises(InvalidInput, match="not in the truth"):
+        caused_by_first_offers(pd.DataFrame({"customer_id": ["z"], "offer_id": ["o1"]}), truth)
