@@ -1,0 +1,166 @@
+"""The churn job's candidates and the choice between them, on one holdout (pure).
+
+Why: a short purchase log (one cohort, months of history) is where BG/NBD is at its best and trees at their
+worst: the trees learn from label windows that must be complete inside the data, BG/NBD extrapolates to
+any horizon. Whichever ranks better is data-dependent, so the job does not guess: every candidate is scored
+on the same validation cutoff and the best by the promotion metric is the one registered (ties go to the
+earlier candidate of ``CANDIDATES``). By construction the champion's holdout metric is the maximum over the
+candidates, BG/NBD among them.
+
+Candidates (all ``models.scorer.Scorer``s over the same input columns, see
+``models.estimators.churn_scorers``):
+
+- ``lightgbm``: the trees as ``models.estimators.training.train`` fitted and calibrated them;
+- ``bgnbd_p_none``: BG/NBD's own P(no purchase over the requested horizon);
+- ``bgnbd_expected``: BG/NBD's expected purchases over the horizon, Platt-calibrated on the calibration
+  cutoff (ranks differently from P(none): a heavy buyer who may have left vs a light one who is alive);
+- ``stack``: a logistic regression, fitted on the calibration cutoff (where the trees were not grown), of
+  the trees' raw margin and both BG/NBD signals.
+
+BG/NBD's parameters are those fitted on each cutoff's own vectors (``churn_steps.churn_frame``), so the
+holdout never sees them fitted past its cutoff; the served candidates use the parameters refitted on the
+vectors as of the data's end (``served``): BG/NBD needs no labels, so nothing is lost by fitting it on the
+freshest history, and the trees and weights are unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from models.estimators.churn_scorers import IDENTITY, BgnbdScorer, StackedScorer
+from models.estimators.training import TrainingResult
+from models.evaluation import classification_metrics, is_better
+from models.inputs import BgnbdParams
+from models.scorer.calibration import Calibrator
+from models.scorer.scorer import Scorer
+
+log = logging.getLogger(__name__)
+
+CANDIDATES: tuple[str, ...] = ("lightgbm", "bgnbd_p_none", "bgnbd_expected", "stack")
+
+
+@dataclass
+class CandidateChoice:
+    """Each candidate's holdout metrics and served scorer, and which one won (and by what)."""
+
+    chosen: str
+    metric: str
+    metrics: dict[str, dict[str, float]]
+    proba_val: dict[str, np.ndarray] = field(repr=False)
+    served: dict[str, Scorer] = field(repr=False)
+    weights: tuple[float, ...] | None = None
+
+    def logged(self) -> dict[str, float]:
+        """``candidate_<name>_val_<metric>`` for every candidate (MLflow metrics)."""
+        return {f"candidate_{name}_val_{k}": v for name, m in self.metrics.items() for k, v in m.items()}
+
+    def sentence(self) -> str:
+        """The report line: who won on the holdout, with every candidate's figure."""
+        key = self.metric.removeprefix("val_")
+        figures = ", ".join(f"{name} {m[key]:.4f}" for name, m in self.metrics.items())
+        return f"champion candidate: {self.chosen} (holdout {key}: {figures})"
+
+
+def platt(margin: np.ndarray, y: np.ndarray) -> Calibrator:
+    """A sigmoid of the margin fitted by logistic regression (nearly unpenalised)."""
+    model = LogisticRegression(C=1e6, max_iter=1000).fit(margin.reshape(-1, 1), y)
+    return Calibrator("sigmoid", a=float(model.coef_[0, 0]), b=float(model.intercept_[0]))
+
+
+def fit_weights(parts: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
+    """Intercept and weights of the stack, by a lightly penalised logistic regression on its parts."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = LogisticRegression(C=1e4, max_iter=2000).fit(parts, y)
+    return (float(model.intercept_[0]), *(float(w) for w in model.coef_[0]))
+
+
+def calibration_rows(frame: pd.DataFrame, result: TrainingResult) -> pd.DataFrame | None:
+    """The calibration cutoff's rows (the latest training cutoff), or None when the inner split was random."""
+    if result.model.split_ != "out_of_time":
+        return None
+    validation = set(pd.to_datetime(result.validation["as_of"], utc=True).unique())
+    stamps = pd.to_datetime(frame["as_of"], utc=True)
+    train = sorted(set(stamps.unique()) - validation)
+    return frame.loc[(stamps == train[-1]).to_numpy()] if train else None
+
+
+def choose_candidate(
+    result: TrainingResult,
+    frame: pd.DataFrame,
+    bgnbd_by_cutoff: Mapping[pd.Timestamp, BgnbdParams],
+    served: Mapping[str, float],
+    *,
+    horizon_days: int,
+    metric: str = "val_roc_auc",
+    candidates: Sequence[str] = CANDIDATES,
+) -> CandidateChoice:
+    """Fit the candidates (see the module docstring), score each on ``result``'s holdout, pick the best.
+
+    ``frame`` is the whole training frame (``churn_steps.churn_frame``), ``bgnbd_by_cutoff`` its per-cutoff
+    BG/NBD parameters, ``served`` the parameters refitted as of the data's end, ``horizon_days`` the horizon
+    the user asked for (BG/NBD extrapolates to it even when the labels are shorter).
+    """
+    trees = result.scorer()
+    y_val = result.y_val
+    x_val = trees.matrix(result.validation)
+    val_cutoff = pd.Timestamp(pd.to_datetime(result.validation["as_of"], utc=True).max())
+    reference = dict(trees.reference)
+
+    def bgnbd(params: Mapping[str, float], signal: str, calibrator: Calibrator = IDENTITY) -> BgnbdScorer:
+        return BgnbdScorer(
+            params,
+            horizon_days,
+            trees.features,
+            signal=signal,
+            calibrator=calibrator,
+            reference=reference,
+            meta=trees.meta,
+        )
+
+    at_val = bgnbd_by_cutoff[val_cutoff].params
+    proba: dict[str, np.ndarray] = {"lightgbm": result.proba_val}
+    out: dict[str, Scorer] = {"lightgbm": trees}
+    proba["bgnbd_p_none"] = bgnbd(at_val, "p_none").predict_proba(x_val)
+    out["bgnbd_p_none"] = bgnbd(served, "p_none")
+    cal = calibration_rows(frame, result)
+    weights = None
+    if cal is not None and len(np.unique(cal[result.spec.label])) == 2:
+        y_cal = cal[result.spec.label].to_numpy(np.int64)
+        x_cal = trees.matrix(cal)
+        cal_cutoff = pd.Timestamp(pd.to_datetime(cal["as_of"], utc=True).max())
+        at_cal = bgnbd_by_cutoff[cal_cutoff].params
+        sigmoid = platt(bgnbd(at_cal, "expected").margin(x_cal), y_cal)
+        proba["bgnbd_expected"] = bgnbd(at_val, "expected", sigmoid).predict_proba(x_val)
+        out["bgnbd_expected"] = bgnbd(served, "expected", sigmoid)
+        parts = StackedScorer(trees, bgnbd(at_cal, "p_none"), (0.0, 1.0, 0.0, 0.0)).parts(x_cal)
+        weights = fit_weights(parts, y_cal)
+        proba["stack"] = StackedScorer(trees, bgnbd(at_val, "p_none"), weights).predict_proba(x_val)
+        out["stack"] = StackedScorer(trees, bgnbd(served, "p_none"), weights)
+    else:
+        log.info("no out-of-time calibration cutoff with both classes: no stack, no calibrated BG/NBD E[n]")
+    names = [c for c in candidates if c in proba]
+    metrics = {name: classification_metrics(y_val, proba[name]) for name in names}
+    key = metric.removeprefix("val_")
+    chosen = names[0]
+    for name in names[1:]:
+        if is_better(metric, metrics[name][key], metrics[chosen][key]):
+            chosen = name
+    for name, scorer in out.items():
+        scorer.meta["candidate"] = name
+    return CandidateChoice(
+        chosen=chosen,
+        metric=metric,
+        metrics=metrics,
+        proba_val={n: proba[n] for n in names},
+        served={n: out[n] for n in names},
+        weights=weights,
+    )
