@@ -1,4 +1,4 @@
-"""``loyalty train churn``: features over monthly cutoffs -> LightGBM churn model, two baselines -> MLflow.
+"""``loyalty train churn``: features over cutoffs -> churn candidates, the best on the holdout -> MLflow.
 
 Time, from the end backwards. ``as_of`` is the LAST training cutoff: its labels look ``horizon_days`` past
 it and no further, so it must satisfy ``as_of + horizon <= data end`` (the midnight after the last posted
@@ -11,6 +11,13 @@ The steps are pure (``models.jobs.churn_cutoffs`` chooses the cutoffs, ``models.
 the frame, fits and evaluates: the 123 customer features plus three BG/NBD columns per cutoff, and both
 baselines on the same holdout); this module only wires them to the ledger, MLflow and the parameters
 (``[churn]`` of ``models/jobs/parameters.toml``, logged with the run as ``job.churn.*``).
+
+Short histories and long horizons (``churn_cutoffs.cutoff_plan``): under ``short_history_days`` of data the
+cutoffs are weekly and the validation purged; a horizon longer than complete label windows allow trains
+its labels on the longest window that fits while BG/NBD carries the requested horizon. The registered model
+is the best of the candidates on the one holdout (``churn_candidates``: LightGBM, BG/NBD's P(none) and
+expected purchases, their stack); ``val_*`` are its metrics, ``candidate_<name>_val_*`` each candidate's,
+the run's tag ``champion.candidate`` says which won.
 
 On a simulated bank (``truth_dir``): ``val_roc_auc_truth`` ranks the holdout customers by the true
 probability of their label given the simulator's latent state at the cutoff
@@ -31,7 +38,7 @@ from sqlalchemy import Engine
 
 from loyalty_core import InvalidInput, Rules
 from models.estimators.training import TrainingResult
-from models.jobs.churn_candidates import CandidateChoice, choose_candidate
+from models.jobs.churn_candidates import CANDIDATES, CandidateChoice, choose_candidate
 from models.jobs.churn_cutoffs import CutoffPlan, check_as_of, choose_as_of, churn_cutoffs, cutoff_plan
 from models.jobs.churn_steps import (
     adopt_choice,
@@ -152,8 +159,13 @@ def train_churn(
     if horizon_days < 1:
         raise InvalidInput("--horizon-days must be at least 1", field="horizon_days")
     truth_dir = request.truth_dir
-    if len(params.candidates) == 0:
-        raise InvalidInput("[churn] candidates is empty: name at least one", field="candidates")
+    unknown = [c for c in params.candidates if c not in CANDIDATES]
+    if unknown or not params.candidates:
+        raise InvalidInput(
+            f"[churn] candidates: {'unknown ' + ', '.join(unknown) if unknown else 'empty'}; "
+            f"name some of {', '.join(CANDIDATES)}",
+            field="candidates",
+        )
     if truth_dir is not None:
         output_root(Path(truth_dir))  # a wrong path fails now, not after the training
     tick = progress or no_progress
@@ -226,7 +238,12 @@ def train_churn(
         result = churn_result(fitted, bgnbd_by_cutoff, classic, last, horizon_days)
         served = served_bgnbd(frames, until, config)
         choice = choose_candidate(
-            result, frame, bgnbd_by_cutoff, served, horizon_days=horizon_days, candidates=params.candidates
+            result,
+            frame,
+            bgnbd_by_cutoff,
+            served,
+            horizon_days=horizon_days,
+            candidates=tuple(params.candidates),
         )
         adopt_choice(result, choice, plan.label_days)
     tick("train", 1, 1)
