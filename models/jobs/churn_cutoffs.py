@@ -85,14 +85,15 @@ def cutoff_plan(
     spacing = params.short_spacing_days if short and not spacing_given else params.spacing_days
     n_cutoffs = params.short_n_cutoffs if short and not n_given else params.n_cutoffs
     room = span_days - params.min_history_days
-    # purged: as_of + L <= end and as_of - L - spacing * (n - 2) >= first + history: the whole grid fits
-    # (on CDNOW, 11 weekly training cutoffs with 71-day labels rank the next 273 days better than 3 with 99);
-    # when that leaves less than min_label_days, the grid shrinks to a fit and a calibration cutoff
+    # purged: as_of + L <= end and as_of - L - spacing * (k - 2) >= first + history for a grid of k cutoffs.
+    # A horizon that fits with a fit and a calibration cutoff keeps its window; a longer one gets the
+    # window the whole grid fits with (on CDNOW, 11 weekly training cutoffs with 71-day labels rank the
+    # next 273 days better than 3 with 99), or, when that is under min_label_days, the 3-cutoff one.
     longest = room - 2 * spacing
     if short:
-        longest = (room - spacing * (n_cutoffs - 2)) // 2
-        if longest < params.min_label_days:
-            longest = (room - spacing) // 2
+        three = (room - spacing) // 2
+        full = (room - spacing * (n_cutoffs - 2)) // 2
+        longest = three if horizon <= three or full < params.min_label_days else full
     notes = []
     if short:
         notes.append(
