@@ -23,6 +23,12 @@ is printed beside:
 - ``lifetimes``' BG/NBD as a cross-check when it can be imported.
 
 It also prints the platform's own holdout figures (the job's ``val_*`` metrics).
+
+Measured (branch wt-churnmodel, 2026-12-08): the job plans weekly, purged cutoffs with 71-day labels
+(the 273-day horizon does not fit; BG/NBD extrapolates to it) and registers the stack, best on its holdout
+(ROC AUC: stack 0.7524, BG/NBD E[n] candidate 0.7475, LightGBM 0.7394; the classic BG/NBD baseline
+0.7513). On the next 273 days: champion 0.7671, LightGBM alone 0.7533, BG/NBD expected purchases 0.7626,
+BG/NBD P(none) 0.7459, recency x frequency 0.7235.
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ from typing import Any, NamedTuple
 
 import lightgbm as lgb
 
-from loyalty_core import Unavailable
+from loyalty_core import InvalidInput, Unavailable
 from models.estimators.churn_scorers import load_scorer
 from models.registry.store import resolve_tracking_uri
-from models.scorer.scorer import META_FILE, Scorer
+from models.scorer.scorer import BOOSTER_FILE, META_FILE, Scorer
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +116,13 @@ def load_champion(
         found = find_scorer_dir(local)
         if found is None:
             raise Unavailable(
-                f"model {name!r} version {version.version} ({alias}) has no {META_FILE}: "
+                f"model {name!r} version {version.version} ({alias}) has no {BOOSTER_FILE}/{META_FILE}: "
                 "it was not logged by models.registry.tracking",
                 model=name,
             )
         try:
             scorer = load_scorer(found, num_threads=num_threads)  # LightGBM, BG/NBD or a stack
-        except (OSError, ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, InvalidInput, lgb.basic.LightGBMError) as exc:
             raise Unavailable(
                 f"model {name!r} version {version.version} ({alias}) is broken: {exc}",
                 model=name,
