@@ -1,6 +1,15 @@
 """Estimators, model inputs, evaluation, the policy, the registry, and the training and scoring jobs."""
 
-from models.estimators import TwoModelUplift, get_task, ipw_weights, train
+from models.estimators import (
+    BetaGeoNBD,
+    RecencyFrequencyBaseline,
+    TwoModelUplift,
+    get_task,
+    ipw_weights,
+    simulate_bgnbd,
+    summarise,
+    train,
+)
 from models.evaluation import (
     METRICS,
     Estimate,
@@ -100,6 +109,7 @@ __all__ = [
     "METRICS",
     "MULTIPLIER_FILE",
     "UPLIFT_MODEL",
+    "BetaGeoNBD",
     "Champion",
     "ChurnInputs",
     "ChurnRequest",
@@ -117,6 +127,7 @@ __all__ = [
     "OfferLog",
     "OfferRequest",
     "Ranking",
+    "RecencyFrequencyBaseline",
     "Registration",
     "ResultWithMeta",
     "SEMethod",
@@ -176,7 +187,9 @@ __all__ = [
     "resolve_tracking_uri",
     "score_all",
     "score_matrix",
+    "simulate_bgnbd",
     "snips",
+    "summarise",
     "train",
     "train_churn",
     "train_offers",

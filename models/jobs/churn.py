@@ -1,4 +1,4 @@
-"""``loyalty train churn``: features over monthly cutoffs -> LightGBM churn model, two baselines -> MLflow.
+"""``loyalty train churn``: features over cutoffs -> churn candidates, the best on the holdout -> MLflow.
 
 Time, from the end backwards. ``as_of`` is the LAST training cutoff: its labels look ``horizon_days`` past
 it and no further, so it must satisfy ``as_of + horizon <= data end`` (the midnight after the last posted
@@ -11,6 +11,13 @@ The steps are pure (``models.jobs.churn_cutoffs`` chooses the cutoffs, ``models.
 the frame, fits and evaluates: the 123 customer features plus three BG/NBD columns per cutoff, and both
 baselines on the same holdout); this module only wires them to the ledger, MLflow and the parameters
 (``[churn]`` of ``models/jobs/parameters.toml``, logged with the run as ``job.churn.*``).
+
+Short histories and long horizons (``churn_cutoffs.cutoff_plan``): under ``short_history_days`` of data the
+cutoffs are weekly and the validation purged; a horizon longer than complete label windows allow trains
+its labels on the longest window that fits while BG/NBD carries the requested horizon. The registered model
+is the best of the candidates on the one holdout (``churn_candidates``: LightGBM, BG/NBD's P(none) and
+expected purchases, their stack); ``val_*`` are its metrics, ``candidate_<name>_val_*`` each candidate's,
+the run's tag ``champion.candidate`` says which won.
 
 On a simulated bank (``truth_dir``): ``val_roc_auc_truth`` ranks the holdout customers by the true
 probability of their label given the simulator's latent state at the cutoff
@@ -31,8 +38,16 @@ from sqlalchemy import Engine
 
 from loyalty_core import InvalidInput, Rules
 from models.estimators.training import TrainingResult
-from models.jobs.churn_cutoffs import check_as_of, choose_as_of, churn_cutoffs
-from models.jobs.churn_steps import churn_frame, churn_result, evaluate_churn, fit_churn
+from models.jobs.churn_candidates import CANDIDATES, CandidateChoice, choose_candidate
+from models.jobs.churn_cutoffs import CutoffPlan, check_as_of, choose_as_of, churn_cutoffs, cutoff_plan
+from models.jobs.churn_steps import (
+    adopt_choice,
+    churn_frame,
+    churn_result,
+    evaluate_churn,
+    fit_churn,
+    served_bgnbd,
+)
 from models.jobs.common import Progress, day, metrics_table, no_progress, parse_date, timed
 from models.jobs.params import ChurnParams, flatten, job_params_in_use
 from models.jobs.reads import ledger_span
@@ -59,17 +74,30 @@ class ChurnReport:
     seconds: dict[str, float] = field(default_factory=dict)
     result: TrainingResult | None = field(default=None, repr=False)  # the fitted model (``result.scorer()``)
     chosen: str = "given"  # how the as-of was picked: given, or why this default (``choose_as_of``)
+    plan: CutoffPlan | None = None  # spacing, label window, purge (``churn_cutoffs.cutoff_plan``)
+    choice: CandidateChoice | None = field(default=None, repr=False)  # the champion's candidates
 
     def lines(self) -> list[str]:
         m = self.metrics
+        kind = self.choice.chosen if self.choice is not None else "lightgbm"
+        labels = self.plan.label_days if self.plan is not None else self.horizon_days
+        candidates = [
+            (name, f"candidate_{name}_val_")
+            for name in (self.choice.metrics if self.choice is not None else ())
+            if f"candidate_{name}_val_roc_auc" in m
+        ]
         out = [
-            f"churn model as of {day(self.as_of)} (horizon {self.horizon_days} days): {self.rows:,} rows, "
+            f"churn model as of {day(self.as_of)} (horizon {self.horizon_days} days, labels over {labels}): "
+            f"{self.rows:,} rows, "
             f"{self.customers:,} customers, cutoffs {', '.join(self.cutoffs)} (validation: the last)",
             f"as-of: {self.chosen}",
+            *(self.plan.lines() if self.plan is not None else []),
+            *([self.choice.sentence()] if self.choice is not None else []),
             *metrics_table(
                 m,
                 (
-                    ("LightGBM", "val_"),
+                    (f"champion: {kind}"[:17], "val_"),
+                    *candidates,
                     ("recency x freq.", "baseline_val_"),
                     ("BG/NBD E[purch.]", "bgnbd_val_"),
                     ("BG/NBD P(none)", "bgnbd_pnone_val_"),
@@ -131,6 +159,13 @@ def train_churn(
     if horizon_days < 1:
         raise InvalidInput("--horizon-days must be at least 1", field="horizon_days")
     truth_dir = request.truth_dir
+    unknown = [c for c in params.candidates if c not in CANDIDATES]
+    if unknown or not params.candidates:
+        raise InvalidInput(
+            f"[churn] candidates: {'unknown ' + ', '.join(unknown) if unknown else 'empty'}; "
+            f"name some of {', '.join(CANDIDATES)}",
+            field="candidates",
+        )
     if truth_dir is not None:
         output_root(Path(truth_dir))  # a wrong path fails now, not after the training
     tick = progress or no_progress
@@ -142,25 +177,41 @@ def train_churn(
         raise InvalidInput("--as-of must be the latest of the cutoffs", field="as_of")
     frames: LedgerFrames | None = None
     how = "given"
+    plan = (
+        CutoffPlan(params.spacing_days, params.n_cutoffs, horizon_days, horizon_days, 0, "")
+        if stamps
+        else cutoff_plan(
+            span,
+            params,
+            # the file's own value is no override (the CLI passes its default, the file's, explicitly)
+            spacing_given=request.spacing_days not in (None, job.churn.spacing_days),
+            n_given=request.n_cutoffs not in (None, job.churn.n_cutoffs),
+        )
+    )
+    label_days = plan.label_days
+    on_grid = dataclasses.replace(
+        params, horizon_days=label_days, spacing_days=plan.spacing_days, n_cutoffs=plan.n_cutoffs
+    )
     if chosen is None and not stamps:
         # the whole ledger, once: the default as-of is the latest whose labels can train (``choose_as_of``)
         tick("extract", 0, None)
         with timed(seconds, "extract"):
             frames = extract(engine, rules=rules, until=span.end.to_pydatetime())
-        chosen, how = choose_as_of(frames, span, params)
+        chosen, how = choose_as_of(frames, span, on_grid, plan.purge_days)
         log.info("churn as-of: %s", how)
     last = chosen or stamps[-1]
-    check_as_of(last, span, horizon_days)
+    check_as_of(last, span, label_days)
     grid = stamps or churn_cutoffs(
         last,
         span,
-        n_cutoffs=params.n_cutoffs,
-        spacing_days=params.spacing_days,
+        n_cutoffs=plan.n_cutoffs,
+        spacing_days=plan.spacing_days,
         min_history_days=params.min_history_days,
+        purge_days=plan.purge_days,
     )
     if len(grid) < 3:
         raise InvalidInput("give at least 3 cutoffs (fit, calibrate, validate)", field="cutoffs")
-    until = last + pd.Timedelta(days=horizon_days)
+    until = last + pd.Timedelta(days=label_days)
     if frames is None or until < span.end:  # nothing after the last label window is even read
         tick("extract", 0, None)
         with timed(seconds, "extract"):
@@ -169,7 +220,13 @@ def train_churn(
     config = FeatureConfig.from_rules(rules)
     with timed(seconds, "features"):
         frame, bgnbd_by_cutoff = churn_frame(
-            frames, grid, horizon_days=horizon_days, end=until, config=config, progress=tick
+            frames,
+            grid,
+            horizon_days=label_days,
+            end=until,
+            config=config,
+            progress=tick,
+            bgnbd_horizon_days=horizon_days,
         )
     tick("train", 0, 1)
     with timed(seconds, "train"):
@@ -177,9 +234,20 @@ def train_churn(
         truth = (
             None if truth_dir is None else churn_truth(Path(truth_dir), last.to_pydatetime(), horizon_days)
         )
-        classic = evaluate_churn(fitted, frames, last, horizon_days, truth)
+        classic = evaluate_churn(fitted, frames, last, label_days, truth)
+        result = churn_result(fitted, bgnbd_by_cutoff, classic, last, horizon_days)
+        served = served_bgnbd(frames, until, config)
+        choice = choose_candidate(
+            result,
+            frame,
+            bgnbd_by_cutoff,
+            served,
+            horizon_days=horizon_days,
+            candidates=tuple(params.candidates),
+        )
+        adopt_choice(result, choice, plan.label_days)
     tick("train", 1, 1)
-    result = churn_result(fitted, bgnbd_by_cutoff, classic, last, horizon_days)
+    log.info("churn %s", choice.sentence())
     run = None
     if registration.register:
         tick("mlflow", 0, 1)
@@ -189,7 +257,15 @@ def train_churn(
                 tracking_uri=registration.tracking_uri,
                 promote=registration.promote,
                 run_name=f"churn as of {day(last)}",
-                tags={"as_of": day(last), "as_of_chosen": how, "horizon_days": str(horizon_days)},
+                tags={
+                    "as_of": day(last),
+                    "as_of_chosen": how,
+                    "horizon_days": str(horizon_days),
+                    "label_days": str(label_days),
+                    "champion.candidate": choice.chosen,
+                    "champion.candidates": choice.sentence()[:5000],
+                    **({"cutoff_plan": plan.note[:5000]} if plan.note else {}),
+                },
                 parameters={**flatten(dataclasses.asdict(params), "churn"), "source": str(job.source)},
             )
             # the cutoff is a parameter of the run like the rest of its data (``data.*``)
@@ -211,4 +287,6 @@ def train_churn(
         seconds=seconds,
         result=result,
         chosen=how,
+        plan=plan,
+        choice=choice,
     )

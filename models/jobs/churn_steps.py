@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,10 @@ from pipelines import (
     churn_labels,
     compute_features,
 )
+
+if TYPE_CHECKING:
+    from models.jobs.churn_candidates import CandidateChoice
+    from models.scorer.scorer import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +79,13 @@ def churn_frame(
     end: pd.Timestamp,
     config: FeatureConfig,
     progress: Progress = no_progress,
+    bgnbd_horizon_days: int | None = None,
 ) -> tuple[pd.DataFrame, dict[pd.Timestamp, BgnbdParams]]:
-    """Keys, model inputs (``ChurnInputs`` columns) and ``churned`` for every cutoff, stacked."""
+    """Keys, model inputs (``ChurnInputs`` columns) and ``churned`` for every cutoff, stacked.
+
+    ``bgnbd_horizon_days``: how far the BG/NBD columns look (default: the labels' ``horizon_days``); a
+    requested horizon longer than complete label windows allow goes here (BG/NBD extrapolates)."""
+    look = horizon_days if bgnbd_horizon_days is None else bgnbd_horizon_days
     parts = []
     params: dict[pd.Timestamp, BgnbdParams] = {}
     for cutoff in cutoffs:
@@ -83,7 +93,7 @@ def churn_frame(
         labels = churn_labels(frames, cutoff, horizon_days=horizon_days, end=end)
         joined = features.merge(labels, on=["customer_id", "as_of"], how="inner", validate="1:1")
         matrix = np.ascontiguousarray(joined[list(FEATURE_NAMES)].to_numpy(dtype=np.float64, na_value=np.nan))
-        params[cutoff] = fit_bgnbd(bgnbd_history(matrix), horizon_days)
+        params[cutoff] = fit_bgnbd(bgnbd_history(matrix), look)
         inputs = ChurnInputs(FEATURE_NAMES, bgnbd=params[cutoff])
         part = pd.DataFrame(inputs.matrix(matrix), columns=list(inputs.columns))
         for col in FEATURE_NAMES:  # keep the catalogue's integer dtypes (the model signature shows them)
@@ -196,18 +206,60 @@ def evaluate_churn(
     return classic
 
 
+@dataclass
+class ChurnResult(ResultWithMeta):
+    """The churn run's result: ``scorer()`` is the chosen candidate (``models.jobs.churn_candidates``), which
+    is what ``models.registry.tracking.log_training`` saves and registers; None = the trees."""
+
+    champion: Scorer | None = None
+
+    def scorer(self, *, num_threads: int = 0) -> Any:
+        if self.champion is None:
+            return super().scorer(num_threads=num_threads)
+        self.champion.meta.update(self.scorer_meta)
+        self.champion.meta["candidate"] = self.data.get("candidate", "lightgbm")
+        self.champion.num_threads = num_threads
+        return self.champion
+
+
+def served_bgnbd(frames: LedgerFrames, until: pd.Timestamp, config: FeatureConfig) -> dict[str, float]:
+    """BG/NBD refitted on every customer's vector as of ``until`` (the end of what the run read): the
+    served BG/NBD candidates' parameters. Unsupervised, so the freshest history costs no holdout."""
+    features = compute_features(frames, until, config)
+    matrix = np.ascontiguousarray(features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64, na_value=np.nan))
+    return fit_bgnbd(bgnbd_history(matrix), 1).params
+
+
+def adopt_choice(result: ChurnResult, choice: CandidateChoice, label_days: int) -> None:
+    """Make the chosen candidate the registered model: its holdout metrics become ``val_*`` (what
+    promotion compares), every candidate's are logged as ``candidate_<name>_val_*``, and the data says
+    which won and over which label window."""
+    result.metrics.update(choice.logged())
+    for k, v in choice.metrics[choice.chosen].items():
+        result.metrics[f"val_{k}"] = v
+    result.proba_val = choice.proba_val[choice.chosen]
+    result.data["candidate"] = choice.chosen
+    result.data["candidates"] = dict(choice.metrics)
+    result.data["label_days"] = label_days
+    if choice.weights is not None:
+        result.data["stack_weights"] = list(choice.weights)
+    result.champion = None if choice.chosen == "lightgbm" else choice.served[choice.chosen]
+
+
 def churn_result(
     result: TrainingResult,
     bgnbd_by_cutoff: Mapping[pd.Timestamp, BgnbdParams],
     classic: Mapping[str, np.ndarray],
     as_of: pd.Timestamp,
     horizon_days: int,
-) -> ResultWithMeta:
+) -> ChurnResult:
     """The result as it is registered: the validation cutoff's BG/NBD parameters travel with the scorer
     (the service computes the same columns), every cutoff's and the classic BG/NBD's go in the run's data."""
-    out = ResultWithMeta.wrap(
+    wrapped = ChurnResult.wrap(
         result, {"bgnbd": bgnbd_by_cutoff[as_of].as_dict(), "horizon_days": horizon_days, "kind": "churn"}
     )
+    assert isinstance(wrapped, ChurnResult)  # wrap builds ``cls``
+    out = wrapped
     out.data["horizon_days"] = horizon_days
     out.data["bgnbd_by_cutoff"] = {day(c): p.as_dict() for c, p in bgnbd_by_cutoff.items()}
     out.data["classic_bgnbd"] = dict(zip(("r", "alpha", "a", "b"), classic["params"].tolist(), strict=True))

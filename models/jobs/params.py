@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -37,9 +37,15 @@ def _build(cls: type[T], table: Any, where: str, **tables: Any) -> T:
     if not isinstance(table, Mapping):
         raise InvalidInput(f"{where} is missing or not a table", field="job_params")
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    # a field with a default may be left out (a file written before the field existed still loads)
+    required = {
+        f.name
+        for f in fields(cls)  # type: ignore[arg-type]
+        if f.default is MISSING and f.default_factory is MISSING
+    }
     values = {k: v for k, v in table.items() if k not in tables}
     unknown = sorted(set(values) - names)
-    missing = sorted(names - set(values) - set(tables))
+    missing = sorted(required - set(values) - set(tables))
     if unknown or missing:
         said = [
             f"unknown {', '.join(unknown)}" if unknown else "",
@@ -60,6 +66,16 @@ class ChurnParams:
     min_class_rows: int
     quiet_share: float
     model: Mapping[str, Any]
+    # short histories (``models.jobs.churn_cutoffs.cutoff_plan``): weekly cutoffs, validation purged
+    short_history_days: int = 365
+    short_spacing_days: int = 7
+    short_n_cutoffs: int = 12
+    # a requested horizon longer than complete label windows allow: the labels' window, at least this long
+    min_label_days: int = 28
+    # ... and the requested horizon at most this many times it (BG/NBD extrapolates, the trees do not)
+    max_extrapolation: float = 4.0
+    # the champion's candidates (``models.jobs.churn_candidates.CANDIDATES``), best on the holdout wins
+    candidates: tuple[str, ...] = ("lightgbm", "bgnbd_p_none", "bgnbd_expected", "stack")
 
 
 @dataclass(frozen=True, slots=True)

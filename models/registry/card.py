@@ -95,6 +95,7 @@ def model_card(
         "| --- | ---: | ---: | ---: | ---: |",
         *rows,
         "",
+        *_candidate_lines(data),
         _trees_line(m),
         "",
         "## Caveats",
@@ -103,6 +104,19 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _candidate_lines(data: Mapping[str, Any]) -> list[str]:
+    """The churn job's candidates on this holdout, and which one this version is (``churn_candidates``)."""
+    candidates = data.get("candidates")
+    if not candidates:
+        return []
+    figures = ", ".join(f"{name} {m['roc_auc']:.4f}" for name, m in candidates.items())
+    return [
+        f"Registered model: candidate `{data.get('candidate', 'lightgbm')}`, the best on this holdout "
+        f"(ROC AUC: {figures}); labels over {data.get('label_days')} days.",
+        "",
+    ]
 
 
 def _top_features(result: TrainingResult, n: int) -> list[str]:

@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 import lightgbm as lgb
 
-from loyalty_core import Unavailable
+from loyalty_core import InvalidInput, Unavailable
+from models.estimators.churn_scorers import load_scorer
 from models.registry.store import resolve_tracking_uri
 from models.scorer.scorer import BOOSTER_FILE, META_FILE, Scorer
 
@@ -120,8 +121,8 @@ def load_champion(
                 model=name,
             )
         try:
-            scorer = Scorer.from_dir(found, num_threads=num_threads)
-        except (OSError, ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
+            scorer = load_scorer(found, num_threads=num_threads)  # LightGBM, BG/NBD or a stack
+        except (OSError, ValueError, KeyError, TypeError, InvalidInput, lgb.basic.LightGBMError) as exc:
             raise Unavailable(
                 f"model {name!r} version {version.version} ({alias}) is broken: {exc}",
                 model=name,

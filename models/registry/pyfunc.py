@@ -14,12 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
-from models.scorer.scorer import BOOSTER_FILE, META_FILE, Scorer
+from models.estimators.churn_scorers import load_scorer
+from models.scorer.scorer import META_FILE
 
 ARTIFACT_BOOSTER = "booster"
 ARTIFACT_META = "scorer"
@@ -29,12 +29,11 @@ class ScoringModel(PythonModel):
     """Calibrated probability of the positive class for each row of a DataFrame of features."""
 
     def load_context(self, context: Any) -> None:
-        booster_path = Path(context.artifacts[ARTIFACT_BOOSTER])
         meta_path = Path(context.artifacts[ARTIFACT_META])
-        if booster_path.name != BOOSTER_FILE or meta_path.name != META_FILE:
-            raise ValueError(f"expected {BOOSTER_FILE} and {META_FILE}, got {booster_path}, {meta_path}")
-        self._booster = lgb.Booster(model_file=str(booster_path))
-        self._scorer = Scorer.from_dir(booster_path.parent)
+        if meta_path.name != META_FILE:
+            raise ValueError(f"expected {META_FILE}, got {meta_path}")
+        # any kind of scorer (LightGBM, BG/NBD, a stack): scorer.json says which, booster.txt sits beside it
+        self._scorer = load_scorer(meta_path.parent)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
         frame = pd.DataFrame(model_input)
@@ -42,5 +41,4 @@ class ScoringModel(PythonModel):
         if missing:
             raise ValueError(f"missing feature column(s): {', '.join(missing)}")
         features = frame[list(self._scorer.features)].astype("float64")
-        margin = np.asarray(self._booster.predict(features, raw_score=True), dtype=np.float64)
-        return self._scorer.calibrator.apply(margin)
+        return self._scorer.predict_proba(np.ascontiguousarray(features.to_numpy(dtype=np.float64)))

@@ -173,6 +173,7 @@ def log_training(
     import mlflow
     from models.registry.card import model_card
     from models.registry.pyfunc import ARTIFACT_BOOSTER, ARTIFACT_META
+    from models.scorer.scorer import BOOSTER_FILE, META_FILE
 
     uri, client = registry_client(tracking_uri)
     name = result.task.registered_model
@@ -229,7 +230,8 @@ def log_training(
         )
 
         scorer_dir = tmp / "scorer"
-        booster_path, meta_path = result.scorer().save(scorer_dir)
+        # a LightGBM or stacked scorer writes booster.txt and scorer.json, BG/NBD only scorer.json
+        saved = {path.name: path for path in result.scorer().save(scorer_dir)}
         example = _input_example(result)
         with warnings.catch_warnings():
             # MLflow hints that integer columns cannot hold missing values; ours are counts that never are.
@@ -238,12 +240,19 @@ def log_training(
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=entry_point(ENTRY_POINT),
-            artifacts={ARTIFACT_BOOSTER: str(booster_path), ARTIFACT_META: str(meta_path)},
+            artifacts={
+                ARTIFACT_META: str(saved[META_FILE]),
+                **({ARTIFACT_BOOSTER: str(saved[BOOSTER_FILE])} if BOOSTER_FILE in saved else {}),
+            },
             signature=signature,
             input_example=example,
             registered_model_name=registered,
             pip_requirements=requirements(),
-            metadata={"task": result.task.name, "features": len(result.features)},
+            metadata={
+                "task": result.task.name,
+                "features": len(result.features),
+                "model_type": str(result.data.get("candidate", "lightgbm")),
+            },
         )
         version = str(info.registered_model_version)
         card = model_card(
