@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,6 +70,12 @@ def prepare_db(path: Path, customers: int, days: int, seed: int) -> None:
             f"simulated and ingested {customers} x {days} days in {time.perf_counter() - t:.0f} s", flush=True
         )
     engine.dispose()
+
+
+def _trees(scorer: Any) -> str:
+    """A churn champion may be BG/NBD (a formula, no trees) or a stack (whose trees are its LightGBM part)."""
+    booster = getattr(scorer, "booster", None)
+    return f"{booster.num_trees()} trees" if booster is not None else type(scorer).__name__
 
 
 def main() -> None:
@@ -171,7 +178,7 @@ def main() -> None:
             f"(load average {load:.1f} on {os.cpu_count()} cores: other processes share them)"
         )
         print(
-            f"models: churn {churn_scorer.booster.num_trees()} trees x {len(churn_scorer.features)} inputs, "
+            f"models: churn {_trees(churn_scorer)} x {len(churn_scorer.features)} inputs, "
             f"offers {offer_scorer.booster.num_trees()} trees x {len(offer_scorer.features)} inputs"
             + (
                 f", uplift {uplift.treated.booster.num_trees()} + {uplift.control.booster.num_trees()} trees"
