@@ -1,6 +1,18 @@
 """Estimators, model inputs, evaluation, the policy, the registry, and the training and scoring jobs."""
 
-from models.estimators import TwoModelUplift, get_task, ipw_weights, train
+from models.estimators import (
+    CANDIDATES,
+    DRLearnerUplift,
+    ResponseRanking,
+    SoloModelUplift,
+    TwoModelUplift,
+    UpliftSelector,
+    XLearnerUplift,
+    get_task,
+    ipw_weights,
+    make_learner,
+    train,
+)
 from models.evaluation import (
     METRICS,
     Estimate,
@@ -88,6 +100,7 @@ from models.registry import (
 from models.scorer import Scorer, fit_calibrator
 
 __all__ = [
+    "CANDIDATES",
     "CHALLENGER",
     "CHAMPION",
     "GREEDY",
@@ -99,6 +112,7 @@ __all__ = [
     "ChurnRequest",
     "Contact",
     "CustomerState",
+    "DRLearnerUplift",
     "EpsilonGreedy",
     "Estimate",
     "Exploration",
@@ -111,14 +125,18 @@ __all__ = [
     "OfferRequest",
     "Ranking",
     "Registration",
+    "ResponseRanking",
     "ResultWithMeta",
     "SEMethod",
     "ScoreRequest",
     "Scorer",
     "ScoringModels",
+    "SoloModelUplift",
     "ThompsonSampling",
     "TwoModelUplift",
     "UpliftScorers",
+    "UpliftSelector",
+    "XLearnerUplift",
     "aliased_version",
     "allocate_campaign",
     "allocate_multipliers",
@@ -149,6 +167,7 @@ __all__ = [
     "load_job_params",
     "load_uplift",
     "log_training",
+    "make_learner",
     "multiplier_for",
     "multiplier_inputs",
     "offer_log",

@@ -17,7 +17,7 @@ from tests.models.registry.test_tracking import _artifacts
 def test_uplift_run_logs_plots_and_a_model_card(mlflow_store: str) -> None:
     rows = campaign_rows(4000, effect=0.3)
     train, hold = rows.iloc[:3000].reset_index(drop=True), rows.iloc[3000:].reset_index(drop=True)
-    scorers = scorers_of(fit_uplift(train, ["x"], load_job_params().uplift.model))
+    scorers = scorers_of(fit_uplift(train, ["x"], load_job_params().uplift.model), train)
     x = hold[["x"]].to_numpy(dtype=np.float64)
     predicted = scorers.predict(x)
     y, treated = hold[TARGET].to_numpy(), hold["treated"].to_numpy()
