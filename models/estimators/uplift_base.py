@@ -75,6 +75,10 @@ class UpliftLearner(BaseEstimator):  # type: ignore[misc]
 
     Subclasses implement ``_fit(data)``, ``predict_treated`` (P(y | x, treated): the response ranking) and
     ``predict_uplift``; ``served_boosters`` gives the pair the registry logs.
+
+    ``n_jobs`` is 1 by default: these learners are small (a selector fits dozens of them), and LightGBM's
+    OpenMP threads spin while they wait for each other, so on a machine with busy cores two threads were
+    measured up to several hundred times slower than one (0.04 s against 18 s for a T-learner on 6,000 rows).
     """
 
     name = "uplift"
@@ -92,7 +96,7 @@ class UpliftLearner(BaseEstimator):  # type: ignore[misc]
         min_child_samples: int = 50,
         subsample: float = 0.8,
         reg_lambda: float = 1.0,
-        n_jobs: int = 2,
+        n_jobs: int = 1,  # see the class docstring
         random_state: int = 0,
     ) -> None:
         self.treatment_column = treatment_column
