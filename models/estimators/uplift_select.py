@@ -4,7 +4,11 @@ No learner wins everywhere: on Hillstrom's women's e-mail an S-learner with trea
 incremental visits best, on the men's e-mail every uplift learner is noise and ranking by response wins.
 ``UpliftSelector`` lets the training data decide: k folds stratified by treatment x outcome, each candidate
 fitted on k - 1 folds and its predicted uplift scored by Qini (IPW by the logged probability) on the
-held-out fold; the candidate with the best mean is refitted on every training row. The table of fold
+held-out fold. With ``rule="one_se"`` (the default; Breiman et al. 1984, Hastie et al., "The Elements of
+Statistical Learning", 7.10) the simplest candidate whose mean is within one standard error of the best
+mean wins (simplest: fewest fitted models, the response ranking first), since fold-to-fold noise in Qini
+is as large as the gaps between learners where the effect is faint; ``rule="best"`` takes the best mean.
+The winner is refitted on every training row. The table of fold
 scores (``cv_table_``: mean and sd per candidate) and the choice (``chosen_``) are kept for the run's log.
 The holdout the job judges the model on is never seen here.
 """
@@ -35,6 +39,9 @@ LEARNERS: dict[str, type[UpliftLearner]] = {
     "response": ResponseRanking,
 }
 CANDIDATES: tuple[str, ...] = tuple(LEARNERS)
+# How many models each learner fits, simplest first: the one-standard-error rule prefers the simpler.
+SIMPLICITY = {"response": 1, "s_learner": 1.5, "t_learner": 2, "x_learner": 4, "dr_learner": 6}
+RULES = ("one_se", "best")
 
 
 def make_learner(name: str, **params: Any) -> UpliftLearner:
@@ -64,7 +71,9 @@ class UpliftSelector(BaseEstimator):  # type: ignore[misc]
         treatment_column: str = "treated",
         propensity_column: str | None = "probability",
         random_state: int = 0,
+        rule: str = "one_se",
     ) -> None:
+        self.rule = rule
         self.candidates = candidates
         self.folds = folds
         self.params = params
@@ -91,6 +100,8 @@ class UpliftSelector(BaseEstimator):  # type: ignore[misc]
             raise InvalidInput(f"uplift candidates listed twice: {names}", field="candidates")
         for name in names:
             make_learner(name)  # unknown names fail before any fitting
+        if self.rule not in RULES:
+            raise InvalidInput(f"rule must be one of {', '.join(RULES)}; got {self.rule!r}", field="rule")
         if not isinstance(self.folds, int | np.integer) or self.folds < 2:
             raise InvalidInput(f"folds must be an integer of at least 2, got {self.folds!r}", field="folds")
         if len(X) != len(y):
@@ -138,12 +149,20 @@ class UpliftSelector(BaseEstimator):  # type: ignore[misc]
         )
         self.cv_scores_ = scores
         self.cv_table_ = table
-        means = [float(np.mean(s)) for s in scores.values()]
-        self.chosen_ = list(scores)[int(np.argmax(means))]  # the first listed wins a tie
+        self.chosen_ = self._choose(scores)
         self.best_estimator_ = self._learner(self.chosen_).fit(X, outcome)
         self.features_ = self.best_estimator_.features_
         self.n_features_in_ = len(self.features_)
         return self
+
+    def _choose(self, scores: Mapping[str, list[float]]) -> str:
+        means = {name: float(np.mean(s)) for name, s in scores.items()}
+        best = max(means, key=lambda name: means[name])  # the first listed wins a tie
+        if self.rule == "best":
+            return best
+        bar = means[best] - float(np.std(scores[best], ddof=1)) / np.sqrt(len(scores[best]))
+        close = [name for name in scores if means[name] >= bar]
+        return min(close, key=lambda name: (SIMPLICITY.get(name, len(SIMPLICITY)), -means[name]))
 
     def predict_uplift(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         check_is_fitted(self, "best_estimator_")

@@ -235,3 +235,16 @@ def test_selector_on_a_slice_of_hillstrom_womens_email_finds_incremental_visits(
     assert selector.chosen_ in {"s_learner", "t_learner", "response"}
     test = features[~part]
     assert qini_coefficient(frame.loc[~part, "visit"], selector.predict_uplift(test), test["treated"]) > 0.002
+
+
+def test_selector_prefers_the_simpler_candidate_within_one_standard_error() -> None:
+    scores = {"t_learner": [3.0, 2.0, 2.5], "s_learner": [2.6, 2.2, 2.3], "response": [1.0, 1.2, 0.9]}
+    # S is within one standard error of T's mean (2.5 - 0.5 / sqrt(3) = 2.21): the simpler S wins
+    assert UpliftSelector()._choose(scores) == "s_learner"
+    assert UpliftSelector(rule="best")._choose(scores) == "t_learner"
+    # the response ranking is the simplest: chosen whenever it is that close
+    assert UpliftSelector()._choose({**scores, "response": [2.4, 2.2, 2.3]}) == "response"
+    with pytest.raises(InvalidInput, match="rule must be one of one_se, best"):
+        UpliftSelector(rule="worst").fit(
+            randomised_history(300, seed=2), randomised_history(300, seed=2)["completed"]
+        )
