@@ -8,6 +8,8 @@ held-out fold. With ``rule="one_se"`` (the default; Breiman et al. 1984, Hastie 
 Statistical Learning", 7.10) the simplest candidate whose mean is within one standard error of the best
 mean wins (simplest: fewest fitted models, the response ranking first), since fold-to-fold noise in Qini
 is as large as the gaps between learners where the effect is faint; ``rule="best"`` takes the best mean.
+On Hillstrom (five splits, Qini x 1e3; adopted after seeing them) "one_se" gives men's visits 1.68 against
+1.53 and women's conversions 0.13 against 0.22: a trade, not a free gain.
 The winner is refitted on every training row. The table of fold
 scores (``cv_table_``: mean and sd per candidate) and the choice (``chosen_``) are kept for the run's log.
 The holdout the job judges the model on is never seen here.
