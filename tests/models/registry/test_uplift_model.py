@@ -60,9 +60,9 @@ def test_uplift_run_logs_plots_and_a_model_card(mlflow_store: str) -> None:
     } <= files
     run = MlflowClient(tracking_uri=mlflow_store).get_run(report.run_id)
     assert run.data.params["uplift.chosen"] == selector.chosen_
-    assert run.data.metrics[f"cv_qini_{selector.chosen_}_mean"] == max(
-        v for k, v in run.data.metrics.items() if k.startswith("cv_qini_") and k.endswith("_mean")
-    )
+    for name in selector.candidates:
+        assert run.data.metrics[f"cv_qini_{name}_mean"] == selector.cv_metrics()[f"cv_qini_{name}_mean"]
+        assert f"cv_qini_{name}_sd" in run.data.metrics
     card = load_card(report.run_id, tracking_uri=mlflow_store)
     assert card.startswith(f"# Model card: loyalty-offer-uplift v{report.version}\n")
     assert f"**promotion: {report.reason}**" in card
