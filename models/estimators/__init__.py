@@ -1,25 +1,38 @@
 """Estimators: scikit-learn style models that learn from frames and predict, with no I/O of their own —
-LightGBM with out-of-time training and its baselines, BG/NBD, and the two-model uplift learner."""
+LightGBM with out-of-time training and its baselines, BG/NBD, and the uplift learners (S, T, X, DR, the
+response ranking) with the selector that chooses among them by cross-validated Qini."""
 
 from models.estimators.baselines import OfferResponseRateBaseline, RecencyFrequencyBaseline
 from models.estimators.bgnbd import BetaGeoNBD, simulate_bgnbd, summarise
 from models.estimators.boosted import MAX_ROUNDS, BoostedClassifier, average_boosters
 from models.estimators.training import TASKS, Task, TrainingResult, get_task, train
 from models.estimators.uplift import TwoModelUplift, ipw_weights
+from models.estimators.uplift_base import UpliftLearner
+from models.estimators.uplift_meta import DRLearnerUplift, ResponseRanking, SoloModelUplift, XLearnerUplift
+from models.estimators.uplift_select import CANDIDATES, LEARNERS, UpliftSelector, make_learner
 
 __all__ = [
+    "CANDIDATES",
+    "LEARNERS",
     "MAX_ROUNDS",
     "TASKS",
     "BetaGeoNBD",
     "BoostedClassifier",
+    "DRLearnerUplift",
     "OfferResponseRateBaseline",
     "RecencyFrequencyBaseline",
+    "ResponseRanking",
+    "SoloModelUplift",
     "Task",
     "TrainingResult",
     "TwoModelUplift",
+    "UpliftLearner",
+    "UpliftSelector",
+    "XLearnerUplift",
     "average_boosters",
     "get_task",
     "ipw_weights",
+    "make_learner",
     "simulate_bgnbd",
     "summarise",
     "train",

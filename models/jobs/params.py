@@ -107,6 +107,12 @@ class OfferParams:
 
 @dataclass(frozen=True, slots=True)
 class UpliftParams:
+    """``[uplift]``: the learners the selector compares by cross-validated Qini on the training campaigns
+    (``models.estimators.UpliftSelector``), its folds, and ``[uplift.model]``, their shared
+    hyper-parameters."""
+
+    candidates: tuple[str, ...]
+    folds: int
     model: Mapping[str, Any]
 
 
@@ -155,10 +161,24 @@ class JobParams:
                     for name, table in profiles.items()
                 },
             ),
-            uplift=UpliftParams(_model(doc.get("uplift", {}).get("model"), f"{where} [uplift.model]")),
+            uplift=_uplift(doc.get("uplift"), where),
             scoring=_build(ScoringParams, doc.get("scoring"), f"{where} [scoring]"),
             source=source,
         )
+
+
+def _uplift(table: Any, where: str) -> UpliftParams:
+    if not isinstance(table, Mapping):
+        raise InvalidInput(f"{where} [uplift] is missing or not a table", field="job_params")
+    built = _build(
+        UpliftParams, table, f"{where} [uplift]", model=_model(table.get("model"), f"{where} [uplift.model]")
+    )
+    candidates = built.candidates
+    if isinstance(candidates, str) or not all(isinstance(c, str) for c in candidates) or not candidates:
+        raise InvalidInput(f"{where} [uplift] candidates must be a list of learner names", field="job_params")
+    if isinstance(built.folds, bool) or not isinstance(built.folds, int) or built.folds < 2:
+        raise InvalidInput(f"{where} [uplift] folds must be an integer of at least 2", field="job_params")
+    return UpliftParams(tuple(candidates), built.folds, built.model)
 
 
 def load_job_params(path: Path | str = DEFAULT_PARAMETERS) -> JobParams:

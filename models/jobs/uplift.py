@@ -1,5 +1,6 @@
-"""The uplift model of ``loyalty train offers``: a two-model learner on the randomised campaigns, evaluated
-out of time (and against the simulator's truth when given), logged and registered as ``loyalty-offer-uplift``.
+"""The uplift model of ``loyalty train offers``: a learner chosen by cross-validated Qini on the randomised
+training campaigns (S-, T-, X-, DR-learner or the response ranking, ``[uplift] candidates``), evaluated out
+of time (and against the simulator's truth when given), logged and registered as ``loyalty-offer-uplift``.
 
 Rows (``pipelines.uplift_labels``): per campaign decision and offer arm, treated rows (the arm was sent)
 and control rows (no offer), each with its logged assignment probability. The outcome is the same in both
@@ -19,6 +20,12 @@ Spearman correlations, over every customer of the holdout cutoff x every arm, of
 the propensity with the true ``incremental_uplift`` (the effect of sending on meeting the condition: what
 the learner estimates) and with the truth's ``uplift`` (completion if sent minus meeting the condition if
 not, the contract's column).
+
+The choice (``models.estimators.UpliftSelector``) sees only the training campaigns: k folds stratified by
+treatment x outcome, the best mean Qini wins and is refitted on them all. The run logs the choice as the
+parameter ``uplift.chosen`` and the table as metrics ``cv_qini_<candidate>_mean`` / ``_sd``; a learner
+without its own control model is served through distilled boosters (``uplift_served_spearman`` says how
+faithfully, on the training rows).
 
 The registered model, its aliases and its promotion are ``models.registry.uplift_model`` (the one
 promotion mechanism, ``models.registry.promotion``): ``champion`` moves only when the new model's Qini on
@@ -45,7 +52,14 @@ from models.inputs import OfferInputs
 from models.jobs.common import Progress, day, no_progress
 from models.jobs.params import UpliftParams, flatten
 from models.jobs.requests import Registration
-from models.jobs.uplift_steps import evaluate_uplift, fit_uplift, split_campaigns, truth_metrics, uplift_frame
+from models.jobs.uplift_steps import (
+    evaluate_uplift,
+    fit_uplift,
+    selection_metrics,
+    split_campaigns,
+    truth_metrics,
+    uplift_frame,
+)
 from models.registry.uplift_model import log_uplift
 from models.registry.uplift_scorers import UpliftReport, scorers_of
 from pipelines import (
@@ -110,8 +124,13 @@ def train_uplift(
     frame, features_at = uplift_frame(given.frames, labels, inputs, given.features_at, given.config)
     split = split_campaigns(frame, cutoffs)
     progress("uplift", 1, 3)
-    scorers = scorers_of(fit_uplift(split.train, columns, params.model))
+    selector = fit_uplift(
+        split.train, columns, params.model, candidates=params.candidates, folds=params.folds
+    )
+    scorers = scorers_of(selector, split.train)
+    log.info("uplift learner chosen by %d-fold Qini: %s", params.folds, selector.chosen_)
     metrics, judged = evaluate_uplift(split.holdout, columns, scorers, given.propensity)
+    metrics.update(selection_metrics(selector, split.train, columns, scorers))
     metrics["uplift_train_rows"] = float(len(split.train))
     metrics["uplift_holdout_rows"] = float(len(split.holdout))
     if truth_dir is not None:
@@ -134,6 +153,8 @@ def train_uplift(
         holdout_cutoff=day(split.holdout_cutoff),
         metrics=metrics,
         scorers=scorers,
+        chosen=selector.chosen_,
+        cv_table=selector.cv_table_,
     )
     if registration.register:
         holdout = dataclasses.replace(

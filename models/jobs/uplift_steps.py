@@ -1,5 +1,6 @@
-"""The uplift job's pure steps: model inputs per campaign row, the out-of-time split, the T-learner's fit
-and its evaluation on the holdout campaign (and against the simulator's truth). See ``models.jobs.uplift``.
+"""The uplift job's pure steps: model inputs per campaign row, the out-of-time split, the choice and fit of
+the learner (``models.estimators.UpliftSelector``: cross-validated Qini on the training campaigns only) and
+its evaluation on the holdout campaign (and against the simulator's truth). See ``models.jobs.uplift``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from loyalty_core import InvalidInput
-from models.estimators import TwoModelUplift, ipw_weights
+from models.estimators import CANDIDATES, UpliftSelector, ipw_weights
 from models.evaluation import auuc, qini_coefficient
 from models.inputs import OfferInputs
 from models.registry.uplift_scorers import TARGET, Holdout, UpliftScorers
@@ -84,11 +85,33 @@ def truth_metrics(
     }
 
 
-def fit_uplift(rows: pd.DataFrame, columns: Sequence[str], model: Mapping[str, Any]) -> TwoModelUplift:
-    """The T-learner on ``uplift_frame`` rows, both arms compared on ``TARGET`` (see ``models.jobs.uplift``),
+def fit_uplift(
+    rows: pd.DataFrame,
+    columns: Sequence[str],
+    model: Mapping[str, Any],
+    *,
+    candidates: Sequence[str] = CANDIDATES,
+    folds: int = 3,
+) -> UpliftSelector:
+    """The learner chosen among ``candidates`` by ``folds``-fold Qini on ``uplift_frame`` rows (the training
+    campaigns only), refitted on all of them; both arms compared on ``TARGET`` (see ``models.jobs.uplift``),
     with the ``[uplift.model]`` hyper-parameters."""
-    learner = TwoModelUplift(features=list(columns), propensity_column="probability", **model)
-    return learner.fit(rows, rows[TARGET])
+    selector = UpliftSelector(
+        candidates=tuple(candidates), folds=folds, params={"features": list(columns), **model}
+    )
+    return selector.fit(rows, rows[TARGET])
+
+
+def selection_metrics(
+    selector: UpliftSelector, train: pd.DataFrame, columns: Sequence[str], scorers: UpliftScorers
+) -> dict[str, float]:
+    """The cross-validated Qini per candidate (mean, sd) and how faithfully the served pair reproduces the
+    chosen learner's uplift on the training rows (Spearman; 1.0 for a T-learner, served as it is)."""
+    x_train = np.ascontiguousarray(train[list(columns)].to_numpy(dtype=np.float64, na_value=np.nan))
+    served = scorers.predict(x_train)
+    own = selector.predict_uplift(x_train)
+    agree = 1.0 if np.ptp(own) == 0 or np.ptp(served) == 0 else float(spearmanr(served, own).statistic)
+    return {**selector.cv_metrics(), "uplift_served_spearman": agree}
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,7 +194,8 @@ def uplift_card(
         "",
         "## Data",
         "",
-        f"- learner: two models (T-learner), LightGBM, rows weighted by the inverse of their logged "
+        f"- learner: `{report.chosen}`, chosen by cross-validated Qini on the training campaigns (see "
+        "the run's `uplift_cv.csv`), LightGBM, rows weighted by the inverse of their logged "
         f"assignment probability; target `{target}` in both arms",
         f"- rows: {report.rows:,} ({report.train_rows:,} training, {report.holdout_rows:,} holdout)",
         f"- holdout (out of time): the campaign of {report.holdout_cutoff}, untouched by training",

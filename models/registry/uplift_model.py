@@ -115,7 +115,8 @@ def log_uplift(
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
         mlflow.log_params(
             {
-                "learner": "two-model (T-learner), LightGBM, IPW by the logged assignment probability",
+                "learner": f"{report.chosen}, LightGBM, IPW by the logged assignment probability",
+                "uplift.chosen": report.chosen,
                 "holdout_cutoff": report.holdout_cutoff,
                 "target": f"{TARGET} (treated vs control)",
                 "n_features": len(columns),
@@ -129,6 +130,8 @@ def log_uplift(
         )
         mlflow.set_tags({"task": "uplift", **decision.run_tags(), **code_tags(commit, dirty)})
         mlflow.log_dict({"features": list(columns)}, "features.json")
+        if report.cv_table is not None:
+            mlflow.log_text(report.cv_table.to_csv(index=False), "uplift_cv.csv")
         artifacts: dict[str, str] = {}
         for arm, scorer in zip(ARMS, (scorers.treated, scorers.control), strict=True):
             scorer.save(Path(tmp) / arm)

@@ -16,7 +16,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.estimators import TwoModelUplift
+from loyalty_core import InvalidInput
+from models.estimators import TwoModelUplift, UpliftLearner, UpliftSelector
 from models.inputs import OfferInputs
 from models.scorer.calibration import Calibrator
 from models.scorer.scorer import Scorer
@@ -53,13 +54,16 @@ class UpliftReport:
     reason: str = ""
     run_id: str | None = None
     scorers: UpliftScorers | None = field(default=None, repr=False)
+    chosen: str = "t_learner"  # the learner the selector chose (models.estimators.UpliftSelector)
+    cv_table: pd.DataFrame | None = field(default=None, repr=False)  # its cross-validated Qini per candidate
 
     def lines(self) -> list[str]:
         m = self.metrics
         out = [
-            f"uplift (two-model learner): {self.train_rows:,} training rows, holdout campaign "
-            f"{self.holdout_cutoff} ({self.holdout_rows:,} rows): Qini {m['uplift_qini']:.4f} "
-            f"(ranking by propensity instead: {m['uplift_qini_propensity']:.4f}), AUUC {m['uplift_auuc']:.4f}"
+            f"uplift ({self.chosen}, chosen by cross-validated Qini): {self.train_rows:,} training rows, "
+            f"holdout campaign {self.holdout_cutoff} ({self.holdout_rows:,} rows): "
+            f"Qini {m['uplift_qini']:.4f} (ranking by propensity instead: "
+            f"{m['uplift_qini_propensity']:.4f}), AUUC {m['uplift_auuc']:.4f}"
         ]
         if "uplift_truth_spearman" in m:
             out.append(
@@ -73,18 +77,36 @@ class UpliftReport:
         return out
 
 
-def scorers_of(model: TwoModelUplift, *, num_threads: int = 0) -> UpliftScorers:
-    """The fitted T-learner as two ``Scorer``s (identity calibration: LightGBM's own probabilities)."""
+def scorers_of(
+    model: TwoModelUplift | UpliftLearner | UpliftSelector,
+    rows: pd.DataFrame | None = None,
+    *,
+    num_threads: int = 0,
+) -> UpliftScorers:
+    """The fitted learner as two ``Scorer``s (identity calibration: the boosters' own log-odds).
+
+    A T-learner gives its two arm models; any other learner (the S-, X-, DR-learner, the response ranking)
+    is served as its treated and control probabilities distilled on ``rows``, its training rows
+    (``UpliftLearner.served_boosters``), so the service's contract stays ``treated - control``."""
+    learner = model.best_estimator_ if isinstance(model, UpliftSelector) else model
+    native = learner.native_boosters()
+    if native is None:
+        if rows is None:
+            raise InvalidInput(
+                f"the {learner.name} learner is served through distilled boosters: pass its training rows",
+                field="rows",
+            )
+        native = learner.served_boosters(rows)
     identity = Calibrator("sigmoid", a=1.0, b=0.0)
     arms = [
         Scorer(
-            _named(m.booster_, model.features_),
+            _named(booster, learner.features_),
             identity,
-            model.features_,
-            meta={"kind": "uplift", "arm": arm},
+            learner.features_,
+            meta={"kind": "uplift", "arm": arm, "learner": learner.name},
             num_threads=num_threads,
         )
-        for arm, m in zip(ARMS, (model.treated_model_, model.control_model_), strict=True)
+        for arm, booster in zip(ARMS, native, strict=True)
     ]
     return UpliftScorers(arms[0], arms[1], None)
 

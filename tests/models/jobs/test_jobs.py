@@ -37,6 +37,7 @@ from models.jobs import (
     ScoringModels,
     latest_complete_as_of,
     ledger_span,
+    load_job_params,
     read_catalogue,
     score_all,
     train_churn,
@@ -238,6 +239,13 @@ def test_offer_model_and_uplift_that_follows_the_truth(bank: Bank, offers: Offer
     } <= set(run.data.metrics)
     uplift_run = MlflowClient(tracking_uri=bank.store).get_run(offers.uplift.run_id)
     assert uplift_run.data.params["target"].startswith("met")
+    # the learner was chosen by cross-validated Qini on the training campaigns: the choice and the table
+    chosen = uplift_run.data.params["uplift.chosen"]
+    assert chosen == offers.uplift.chosen
+    assert chosen in load_job_params().uplift.candidates
+    for name in load_job_params().uplift.candidates:
+        assert {f"cv_qini_{name}_mean", f"cv_qini_{name}_sd"} <= set(uplift_run.data.metrics)
+    assert uplift_run.data.metrics["uplift_served_spearman"] > 0.9
 
 
 def test_a_person_can_override_the_uplift_gate_with_a_recorded_reason(

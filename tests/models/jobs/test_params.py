@@ -57,6 +57,8 @@ def test_the_default_file_holds_the_figures_the_jobs_ran_with() -> None:
     )
     assert not split.uplift
     assert params.offers.ranking == {"max_rounds": 200, "learning_rate": 0.1, "num_leaves": 31}
+    assert params.uplift.candidates == ("s_learner", "t_learner", "response")
+    assert params.uplift.folds == 3
     assert params.uplift.model == {
         "n_estimators": 20,
         "learning_rate": 0.2,
@@ -101,3 +103,25 @@ def test_a_wrong_file_is_refused_with_the_place_of_the_mistake(tmp_path: Path) -
     broken.write_text("[churn\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match="not valid TOML"):
         load_job_params(broken)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        ("folds = 3", "folds = 1", r"\[uplift\] folds must be an integer of at least 2"),
+        ("folds = 3\n", "", r"\[uplift\]: missing folds"),
+        ('candidates = ["s_learner", "t_learner", "response"]', "candidates = []", "list of learner names"),
+        (
+            'candidates = ["s_learner", "t_learner", "response"]',
+            'candidates = "s_learner"',
+            "list of learner",
+        ),
+    ],
+)
+def test_the_uplift_selection_parameters_are_checked(tmp_path: Path, old: str, new: str, says: str) -> None:
+    text = DEFAULT_PARAMETERS.read_text(encoding="utf-8")
+    assert old in text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(InvalidInput, match=says):
+        load_job_params(bad)

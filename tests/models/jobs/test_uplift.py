@@ -10,7 +10,8 @@ from sklearn.metrics import roc_auc_score
 from loyalty_core import InvalidInput
 from models.evaluation import gap_to_truth
 from models.jobs import fit_uplift, load_job_params
-from models.registry import TARGET
+from models.jobs.uplift_steps import selection_metrics, split_campaigns
+from models.registry import TARGET, scorers_of
 from models.registry import decide_uplift_promotion as promotion
 
 
@@ -111,3 +112,27 @@ def test_promotion_can_be_switched_off() -> None:
     decision, reason = promotion(0.5, 0.0, promote=False, champion_version=None, champion_qini=None)
     assert not decision
     assert reason.startswith("not promoted (promotion disabled")
+
+
+def test_the_job_chooses_its_learner_by_cross_validated_qini_on_the_training_campaigns() -> None:
+    """Two campaigns: the selector sees only the first (the second is the holdout), chooses among the
+    configured candidates, and the job's metrics carry the table and how faithfully the pair is served."""
+    params = load_job_params().uplift
+    first, second = campaign_rows(3000, seed=4, effect=0.3), campaign_rows(3000, seed=5, effect=0.3)
+    frame = pd.concat(
+        [first.assign(as_of=pd.Timestamp("2026-09-01")), second.assign(as_of=pd.Timestamp("2026-10-01"))],
+        ignore_index=True,
+    )
+    split = split_campaigns(frame, [pd.Timestamp("2026-09-01"), pd.Timestamp("2026-10-01")])
+    selector = fit_uplift(split.train, ["x"], params.model, candidates=params.candidates, folds=params.folds)
+    assert selector.chosen_ in params.candidates
+    assert len(split.train) == 3000
+    assert selector.cv_table_["candidate"].tolist() == list(params.candidates)
+    metrics = selection_metrics(selector, split.train, ["x"], scorers_of(selector, split.train))
+    assert set(metrics) == {
+        *(f"cv_qini_{name}_{stat}" for name in params.candidates for stat in ("mean", "sd")),
+        "uplift_served_spearman",
+    }
+    assert metrics["uplift_served_spearman"] > 0.9
+    # where sending works (x > 0) the chosen learner ranks those customers first, on the unseen campaign
+    assert roc_auc_score(split.holdout["x"] > 0, selector.predict_uplift(split.holdout)) > 0.75

@@ -17,7 +17,8 @@ from tests.models.registry.test_tracking import _artifacts
 def test_uplift_run_logs_plots_and_a_model_card(mlflow_store: str) -> None:
     rows = campaign_rows(4000, effect=0.3)
     train, hold = rows.iloc[:3000].reset_index(drop=True), rows.iloc[3000:].reset_index(drop=True)
-    scorers = scorers_of(fit_uplift(train, ["x"], load_job_params().uplift.model))
+    selector = fit_uplift(train, ["x"], load_job_params().uplift.model)
+    scorers = scorers_of(selector, train)
     x = hold[["x"]].to_numpy(dtype=np.float64)
     predicted = scorers.predict(x)
     y, treated = hold[TARGET].to_numpy(), hold["treated"].to_numpy()
@@ -32,7 +33,10 @@ def test_uplift_run_logs_plots_and_a_model_card(mlflow_store: str) -> None:
             "uplift_qini": qini_coefficient(y, predicted, treated, weight),
             "uplift_auuc": 0.01,
             "uplift_qini_propensity": qini_coefficient(y, propensity, treated, weight),
+            **selector.cv_metrics(),
         },
+        chosen=selector.chosen_,
+        cv_table=selector.cv_table_,
     )
     holdout = Holdout(
         labels=pd.DataFrame(),
@@ -52,7 +56,13 @@ def test_uplift_run_logs_plots_and_a_model_card(mlflow_store: str) -> None:
         "plots/feature_importance_control.png",
         "model_card.md",
         "features.json",
+        "uplift_cv.csv",
     } <= files
+    run = MlflowClient(tracking_uri=mlflow_store).get_run(report.run_id)
+    assert run.data.params["uplift.chosen"] == selector.chosen_
+    for name in selector.candidates:
+        assert run.data.metrics[f"cv_qini_{name}_mean"] == selector.cv_metrics()[f"cv_qini_{name}_mean"]
+        assert f"cv_qini_{name}_sd" in run.data.metrics
     card = load_card(report.run_id, tracking_uri=mlflow_store)
     assert card.startswith(f"# Model card: loyalty-offer-uplift v{report.version}\n")
     assert f"**promotion: {report.reason}**" in card
