@@ -294,10 +294,15 @@ def choose_candidate(
     Candidates are tried in their order (the cheapest to score first); a later one replaces the current
     choice only if it is better by ``min_gain``, so a model that costs more to score is taken only where it
     pays. After ``budget_seconds`` the rest are skipped. Fewer than three cutoffs leave no inner split: the
-    first candidate. ``grow_from`` is the inner split's ``first_cutoff_with_history``.
+    first candidate; a single candidate needs none. ``grow_from`` is the inner split's
+    ``first_cutoff_with_history``.
     """
     names = list(candidates)
     cuts = sorted(training["as_of"].unique())
+    if len(names) == 1:
+        return OfferChoice(
+            names[0], None, (CandidateScore(names[0], None, note="the only candidate"),), "the only candidate"
+        )
     if len(cuts) < 3:
         return OfferChoice(
             chosen=names[0],

@@ -186,6 +186,10 @@ def test_candidates_past_the_time_budget_are_skipped_and_too_few_cutoffs_leave_t
         two, RANKING, {"trees": TREES, "stump": STUMP}, grow_from=None, min_gain=0.0, budget_seconds=60
     )
     assert (fallback.chosen, fallback.inner_cutoff, fallback.metrics()) == ("trees", None, {})
+    alone = choose_candidate(
+        four_cutoffs, RANKING, {"trees": TREES}, grow_from=None, min_gain=0.0, budget_seconds=60
+    )
+    assert (alone.chosen, alone.inner_cutoff, alone.reason) == ("trees", None, "the only candidate")
 
 
 def test_the_job_has_one_offer_protocol_for_every_data_set() -> None:
