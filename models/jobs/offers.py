@@ -19,8 +19,9 @@ an inner split of the training cutoffs alone (``offer_steps.choose_candidate``: 
 held out, never the validation sends), within a time budget. The candidates run from cheap to accurate: the
 ``compact`` one keeps the ``top_columns`` best columns of a first pass and few wide trees, because a
 (customer, offer) row is scored about ten times per customer in ``loyalty score``
-(``benchmarks/batch_scoring.py``); a costlier one (every column, four seeds, trees regrown on every
-training cutoff, Platt calibration) replaces it only when it beats it by ``min_gain`` on the inner split.
+(``benchmarks/batch_scoring.py``); a costlier one (more columns and trees, slower learning, the trees
+grown again on every training cutoff, Platt calibration), still within the scoring budget, replaces it only
+when it beats it by ``min_gain`` on the inner split.
 The run logs the choice (``job.offers.chosen``, ``job.offers.choice.*``) and each candidate's inner score
 (metrics ``inner_val_roc_auc_<candidate>``). The baseline is each offer's historical completion rate.
 

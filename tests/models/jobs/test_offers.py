@@ -240,6 +240,6 @@ def test_starbucks_split_chooses_on_the_inner_split_and_regrows_without_the_firs
         scores["inner_val_roc_auc_regrown"] >= scores["inner_val_roc_auc_compact"] + 0.002
     )
     if choice.chosen == "regrown":
-        assert (model.refit, model.seeds, model.calibrator_.method) == (True, 4, "sigmoid")
+        assert (model.refit, model.calibrator_.method) == (True, "sigmoid")
         assert m["trees"] == model.booster_.num_trees() > m["best_iteration"]
         assert m["val_roc_auc"] == pytest.approx(m["raw_val_roc_auc"])  # Platt keeps the ranking

@@ -49,15 +49,14 @@ def test_the_default_file_holds_the_figures_the_jobs_ran_with() -> None:
     assert compact.top_columns == 25
     regrown = offers.candidate("regrown")
     assert regrown.model == {
-        "max_rounds": 300,
-        "learning_rate": 0.02,
-        "num_leaves": 63,
+        "max_rounds": 200,
+        "learning_rate": 0.05,
+        "num_leaves": 31,
         "feature_fraction": 0.5,
         "refit": True,
-        "seeds": 4,
         "calibration": "sigmoid",
     }
-    assert regrown.top_columns == 0
+    assert regrown.top_columns == 40
     assert params.offers.ranking == {"max_rounds": 200, "learning_rate": 0.1, "num_leaves": 31}
     assert params.uplift.model == {
         "n_estimators": 20,
@@ -76,7 +75,7 @@ def test_a_request_overrides_every_candidate_or_names_one() -> None:
     assert list(resolved.candidates) == ["compact", "regrown"]  # the split option changes no parameter
     assert {c.top_columns for c in resolved.candidates.values()} == {5}
     assert {c.model["max_rounds"] for c in resolved.candidates.values()} == {60}
-    assert resolved.candidates["regrown"].model["seeds"] == 4
+    assert resolved.candidates["regrown"].model["refit"] is True
     one = resolve_protocol(params.offers, OfferRequest(candidate="regrown", closed_end=False))
     assert (list(one.candidates), one.closed_end) == (["regrown"], False)
     with pytest.raises(InvalidInput, match="unknown offer-model candidate 'nope'"):
