@@ -5,14 +5,21 @@ from models.jobs.churn import ChurnReport, train_churn
 from models.jobs.churn_cutoffs import choose_as_of, churn_cutoffs, latest_complete_as_of
 from models.jobs.churn_steps import churn_frame, classic_bgnbd_scores
 from models.jobs.common import LedgerSpan, Progress, ResultWithMeta, parse_date
-from models.jobs.offer_steps import first_cutoff_with_history, offer_training_frame, send_cutoffs
+from models.jobs.offer_steps import (
+    CandidateScore,
+    OfferChoice,
+    choose_candidate,
+    first_cutoff_with_history,
+    offer_training_frame,
+    send_cutoffs,
+)
 from models.jobs.offers import OfferReport, train_offers
 from models.jobs.params import (
     DEFAULT_PARAMETERS,
     ChurnParams,
     JobParams,
+    OfferCandidate,
     OfferParams,
-    OfferProfile,
     ScoringParams,
     UpliftParams,
     job_params_in_use,
@@ -28,13 +35,15 @@ from models.jobs.uplift_steps import fit_uplift, uplift_frame
 __all__ = [
     "DEFAULT_PARAMETERS",
     "MULTIPLIER_FILE",
+    "CandidateScore",
     "ChurnParams",
     "ChurnReport",
     "ChurnRequest",
     "JobParams",
     "LedgerSpan",
+    "OfferCandidate",
+    "OfferChoice",
     "OfferParams",
-    "OfferProfile",
     "OfferReport",
     "OfferRequest",
     "Progress",
@@ -47,6 +56,7 @@ __all__ = [
     "UpliftInputs",
     "UpliftParams",
     "choose_as_of",
+    "choose_candidate",
     "churn_cutoffs",
     "churn_frame",
     "classic_bgnbd_scores",

@@ -5,7 +5,8 @@ metrics beside it (``models.jobs.offers`` wires them to the ledger and MLflow; s
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from models.estimators.training import TrainingResult, train
 from models.evaluation import classification_metrics, gap_to_truth
 from models.inputs import OfferInputs
 from models.jobs.common import LedgerSpan, Progress, day, no_progress
+from models.jobs.params import OfferCandidate as Candidate
 from pipelines import (
     FEATURE_NAMES,
     FeatureConfig,
@@ -214,17 +216,138 @@ def choose_offer_grid(
     return OfferGrid(cutoffs=kept, last=last, end=end, n_validation=n_validation)
 
 
+def rank_columns(frame: pd.DataFrame, ranking: Mapping[str, Any], n_validation: int) -> TrainingResult:
+    """The first pass: a model on every input column, whose gains rank the columns (``select_columns``)."""
+    return train(frame, "offers", params=ranking, n_validation=n_validation)
+
+
 def fit_offers(
     frame: pd.DataFrame,
     ranking: Mapping[str, Any],
     model: Mapping[str, Any],
     top: int | None,
     n_validation: int,
+    *,
+    first: TrainingResult | None = None,
 ) -> tuple[TrainingResult, list[str]]:
-    """Two passes: a first model on every input column ranks them by gain, the model kept uses the ``top``
-    best (None: all of them). Returns it and its columns."""
-    first = train(frame, "offers", params=ranking, n_validation=n_validation)
+    """Two passes: a first model on every input column ranks them by gain (or ``first``, already fitted on
+    the same frame), the model kept uses the ``top`` best (None: all of them). Returns it and its columns."""
+    first = first or rank_columns(frame, ranking, n_validation)
     columns = select_columns(first, top if top is not None else len(first.features))
     result = train(frame, "offers", features=columns, params=model, n_validation=n_validation)
     result.metrics["ranking_val_roc_auc"] = first.metrics["val_roc_auc"]
     return result, columns
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateScore:
+    """A candidate's ROC AUC on the inner split (None: not fitted, ``note`` says why) and its cost."""
+
+    name: str
+    roc_auc: float | None
+    seconds: float = 0.0
+    trees: int = 0
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OfferChoice:
+    """Which candidate the job fits, on what evidence: the inner validation cutoff (None: no inner split)
+    and every candidate's score there."""
+
+    chosen: str
+    inner_cutoff: str | None
+    scores: tuple[CandidateScore, ...]
+    reason: str
+
+    def metrics(self) -> dict[str, float]:
+        """``inner_val_roc_auc_<candidate>`` for each candidate fitted: logged with the run."""
+        return {f"inner_val_roc_auc_{s.name}": s.roc_auc for s in self.scores if s.roc_auc is not None}
+
+    def parameters(self) -> dict[str, Any]:
+        """What the run logs as ``job.offers.chosen`` and ``job.offers.choice.*``."""
+        return {
+            "offers.chosen": self.chosen,
+            "offers.choice.inner_cutoff": self.inner_cutoff or "none",
+            "offers.choice.reason": self.reason,
+            **{
+                f"offers.choice.{s.name}": s.note or f"{s.roc_auc:.4f} in {s.seconds:.0f} s"
+                for s in self.scores
+            },
+        }
+
+
+def choose_candidate(
+    training: pd.DataFrame,
+    ranking: Mapping[str, Any],
+    candidates: Mapping[str, Candidate],
+    *,
+    grow_from: pd.Timestamp | None,
+    min_gain: float,
+    budget_seconds: float,
+    clock: Callable[[], float] = time.perf_counter,
+) -> OfferChoice:
+    """Choose the model on an inner split of the training rows alone: their last cutoff is held out, each
+    candidate is fitted on the earlier ones (with its own early stopping and calibration cutoff inside
+    them) and scored there by ROC AUC. The run's validation rows are not in ``training``.
+
+    Candidates are tried in their order (the cheapest to score first); a later one replaces the current
+    choice only if it is better by ``min_gain``, so a model that costs more to score is taken only where it
+    pays. After ``budget_seconds`` the rest are skipped. Fewer than three cutoffs leave no inner split: the
+    first candidate; a single candidate needs none. ``grow_from`` is the inner split's
+    ``first_cutoff_with_history``.
+    """
+    names = list(candidates)
+    cuts = sorted(training["as_of"].unique())
+    if len(names) == 1:
+        return OfferChoice(
+            names[0], None, (CandidateScore(names[0], None, note="the only candidate"),), "the only candidate"
+        )
+    if len(cuts) < 3:
+        return OfferChoice(
+            chosen=names[0],
+            inner_cutoff=None,
+            scores=tuple(CandidateScore(n, None, note="no inner split") for n in names),
+            reason=f"{len(cuts)} training cutoff(s): too few for an inner split, the first candidate",
+        )
+    started = clock()
+    first = rank_columns(training, ranking, 1)
+    scores: list[CandidateScore] = []
+    chosen: CandidateScore | None = None
+    for name in names:
+        if chosen is not None and clock() - started > budget_seconds:
+            scores.append(CandidateScore(name, None, note=f"skipped: over the {budget_seconds:.0f} s budget"))
+            continue
+        candidate = candidates[name]
+        model = {**candidate.model, **({"grow_from": grow_from} if grow_from is not None else {})}
+        t = clock()
+        try:
+            result, _ = fit_offers(training, ranking, model, candidate.top_columns or None, 1, first=first)
+        except InvalidInput as exc:  # e.g. one label class in a candidate's own calibration cutoff
+            scores.append(CandidateScore(name, None, clock() - t, note=f"failed: {exc}"))
+            continue
+        score = CandidateScore(name, result.metrics["val_roc_auc"], clock() - t, result.model.n_iter_)
+        scores.append(score)
+        log.info(
+            "offer candidate %s: inner ROC AUC %.4f (%d trees, %.0f s)",
+            name,
+            score.roc_auc,
+            score.trees,
+            score.seconds,
+        )
+        if chosen is None or chosen.roc_auc is None or (score.roc_auc or 0.0) >= chosen.roc_auc + min_gain:
+            chosen = score
+    if chosen is None:
+        return OfferChoice(
+            names[0],
+            day(cuts[-1]),
+            tuple(scores),
+            "no candidate could be fitted on the inner split: the first",
+        )
+    better = [
+        s for s in scores if s.roc_auc is not None and s is not chosen and s.roc_auc > (chosen.roc_auc or 0.0)
+    ]
+    reason = f"{chosen.name}: inner ROC AUC {chosen.roc_auc:.4f}" + (
+        f" ({better[0].name}'s {better[0].roc_auc:.4f} does not add {min_gain})" if better else ""
+    )
+    return OfferChoice(chosen.name, day(cuts[-1]), tuple(scores), reason)

@@ -8,28 +8,26 @@ stop at the midnight before its send, and a send belongs to the latest cutoff at
 Model inputs come from ``models.inputs.OfferInputs``, the code the service and batch scoring use.
 
 ``as_of`` is the last training cutoff (the validation one): by default the latest send day whose sends'
-validity windows all end within the data. Two passes: a first model on every input column ranks them by
-gain; the model that is logged uses the ``top_columns`` best, because a (customer, offer) row is scored
-about ten times per customer in ``loyalty score`` and a narrow row is what keeps that within budget
-(``benchmarks/batch_scoring.py``). The baseline is each offer's historical completion rate.
+validity windows all end within the data. A split instant (``split_at``, e.g. the Starbucks benchmark's
+hour 504) names the validation period instead: the cutoffs from it on validate, all their sends (windows
+reaching past the end of the data keep the completions observed until then); it changes nothing else.
 
-Starbucks split (``split_at``): every send time is a cutoff; sends before ``split_at`` train, the sends
-from it on validate (all of them, as the published figures count them: windows reaching past the end of
-the data keep the completions observed until then). The model there departs from the platform's
-protocol in five ways (the ``starbucks_split`` profile of ``models/jobs/parameters.toml``,
-``models.estimators.training``), each chosen on an inner split of the
-training hours alone (trees before hour 336, hour 336 held out, judged on 408; never on the validation
-sends): the trees are DART's (``boosting``), a fixed 400 at learning rate 0.05, since DART cannot stop early
-and on the inner split it ranks better than early-stopped plain boosting; they are grown again on all
-training hours for that count scaled by the rows (``refit``; the held-out hour is a quarter of the training
-data and the closest to the validation sends); the first send hour grows no trees (``grow_from``, see
-``first_cutoff_with_history``); four seeds are averaged into one booster (``seeds``); and the calibration is
-Platt's, fitted on the held-out hour, which keeps the ranking and transfers to the regrown trees as two
-numbers.
+One protocol for every data set (``[offers]`` of ``models/jobs/parameters.toml``, logged as
+``job.offers.*``): validity windows include their last instant, the first cutoff with no history before it
+grows no trees (``first_cutoff_with_history``), and the model is one of ``[offers.candidates]``, chosen on
+an inner split of the training cutoffs alone (``offer_steps.choose_candidate``: the last training cutoff
+held out, never the validation sends), within a time budget. The candidates run from cheap to accurate: the
+``compact`` one keeps the ``top_columns`` best columns of a first pass and few wide trees, because a
+(customer, offer) row is scored about ten times per customer in ``loyalty score``
+(``benchmarks/batch_scoring.py``); a costlier one (more columns and trees, slower learning, the trees
+grown again on every training cutoff, Platt calibration), still within the scoring budget, replaces it only
+when it beats it by ``min_gain`` on the inner split.
+The run logs the choice (``job.offers.chosen``, ``job.offers.choice.*``) and each candidate's inner score
+(metrics ``inner_val_roc_auc_<candidate>``). The baseline is each offer's historical completion rate.
 
-Parameters: ``[offers]`` of ``models/jobs/parameters.toml``, one profile per protocol (``default``, and
-``starbucks_split`` for ``split_at``), logged with the run as ``job.offers.*``. The pure steps are
-``models.jobs.offer_steps``.
+Why no per-data-set profile: the settings that lifted Starbucks were chosen on its inner split, and the
+same inner split can choose them on any data; a profile keyed on the benchmark's option measured a
+different job from the one a bank runs.
 
 Uplift: ``models.jobs.uplift`` (T-learner with the propensity model's input columns); its metrics are
 added to this run as ``uplift_*`` too.
@@ -67,6 +65,8 @@ from models.jobs.common import (
     timed,
 )
 from models.jobs.offer_steps import (
+    OfferChoice,
+    choose_candidate,
     choose_offer_grid,
     complete_window_metrics,
     first_cutoff_with_history,
@@ -75,7 +75,7 @@ from models.jobs.offer_steps import (
     propensity_truth_metrics,
     send_cutoffs,
 )
-from models.jobs.params import OfferProfile, flatten, job_params_in_use
+from models.jobs.params import OfferParams, flatten, job_params_in_use
 from models.jobs.reads import ledger_span, read_catalogue
 from models.jobs.requests import OfferRequest, Registration
 from models.registry.tracking import RunReport, log_training
@@ -95,6 +95,7 @@ class OfferReport:
     metrics: dict[str, float]
     run: RunReport | None
     uplift: Any = None  # models.registry.uplift_model.UpliftReport
+    choice: OfferChoice | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     result: TrainingResult | None = field(default=None, repr=False)  # the fitted model (``result.scorer()``)
 
@@ -104,6 +105,7 @@ class OfferReport:
             f"offer model as of {day(self.as_of)}: {self.rows:,} offers sent ({self.offers} offers), cutoffs "
             f"{', '.join(self.cutoffs)}; validation {', '.join(self.validation_cutoffs)}",
             f"{len(self.columns)} input columns (the best by gain of a first model on all of them)",
+            *self.choice_lines(),
             *metrics_table(
                 m, (("LightGBM", "val_"), ("completion rate per offer", "baseline_val_")), width=27
             ),
@@ -131,15 +133,42 @@ class OfferReport:
         out.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()))
         return out
 
+    def choice_lines(self) -> list[str]:
+        if self.choice is None:
+            return []
+        c = self.choice
+        where = f"inner split at {c.inner_cutoff}" if c.inner_cutoff else "no inner split"
+        tried = "; ".join(
+            s.name
+            + (
+                f" {s.roc_auc:.4f} ({s.trees} trees, {s.seconds:.0f} s)"
+                if s.roc_auc is not None
+                else f" {s.note}"
+            )
+            for s in c.scores
+        )
+        return [f"model {c.chosen}, chosen on the {where}: {tried}"]
 
-def resolve_profile(profile: OfferProfile, request: OfferRequest) -> OfferProfile:
-    """The profile with the request's overrides: what the run uses and logs."""
+
+def resolve_protocol(params: OfferParams, request: OfferRequest) -> OfferParams:
+    """``[offers]`` with the request's overrides (applied to every candidate; ``request.candidate`` leaves
+    only that one, which skips the choice): what the run uses and logs."""
+    names = [request.candidate] if request.candidate is not None else list(params.candidates)
+    candidates = {
+        name: dataclasses.replace(
+            params.candidate(name),
+            top_columns=params.candidate(name).top_columns
+            if request.top_columns is None
+            else request.top_columns,
+            model={**params.candidate(name).model, **request.model},
+        )
+        for name in names
+    }
     return dataclasses.replace(
-        profile,
-        top_columns=profile.top_columns if request.top_columns is None else request.top_columns,
-        closed_end=profile.closed_end if request.closed_end is None else request.closed_end,
-        uplift=profile.uplift if request.uplift is None else request.uplift,
-        model={**profile.model, **request.model},
+        params,
+        closed_end=params.closed_end if request.closed_end is None else request.closed_end,
+        uplift=params.uplift if request.uplift is None else request.uplift,
+        candidates=candidates,
     )
 
 
@@ -153,16 +182,15 @@ def train_offers(
 ) -> OfferReport:
     """Train and evaluate the offer model (and the uplift model when possible); log and register them.
 
-    ``request.split_at`` (an instant): every send time is a cutoff, sends before it train, the rest validate,
-    and windows reaching past the data's end are kept (the Starbucks benchmark, whose profile uses every
-    input column, its own hyper-parameters and validity windows closed at their end, see
-    ``pipelines.labels.offer_response_labels``). ``request.truth_dir``: a simulator output (or its
-    ``truth/``) to compare the propensity and the uplift estimate with.
+    ``request.split_at`` (an instant): the cutoffs from it on validate, the earlier ones train, and windows
+    reaching past the data's end are kept (the Starbucks benchmark); the protocol is the same either way.
+    ``request.truth_dir``: a simulator output (or its ``truth/``) to compare the propensity and the uplift
+    estimate with.
     """
     request = request or OfferRequest()
     registration = registration or Registration()
     job = job_params_in_use()
-    profile = resolve_profile(job.offers.profile(request.profile_name), request)
+    protocol = resolve_protocol(job.offers, request)
     truth_dir = request.truth_dir
     if truth_dir is not None:
         truth_file(Path(truth_dir), "offer_effects.parquet")  # a wrong path fails now, not after the training
@@ -178,26 +206,48 @@ def train_offers(
     tick("extract", 1, 1)
     inputs = OfferInputs(FEATURE_NAMES, catalogue)
     given = sorted({c for c in (parse_date(c, "cutoffs") for c in request.cutoffs) if c is not None})
-    sends = given or send_cutoffs(frames, exact=profile.exact_cutoffs, max_cutoffs=profile.max_send_cutoffs)
+    sends = given or send_cutoffs(frames, exact=protocol.exact_cutoffs, max_cutoffs=protocol.max_send_cutoffs)
     grid = choose_offer_grid(frames, span, sends, chosen, split)
     last, end = grid.last, grid.end
     config = FeatureConfig.from_rules(rules)
     with timed(seconds, "features"):
         frame, features_at = offer_training_frame(
-            frames, grid.cutoffs, inputs, end=end, config=config, closed_end=profile.closed_end, progress=tick
+            frames,
+            grid.cutoffs,
+            inputs,
+            end=end,
+            config=config,
+            closed_end=protocol.closed_end,
+            progress=tick,
         )
     valid_until = pd.to_datetime(frame.pop("valid_until"), utc=True)
-    model_params = dict(profile.model)
-    if profile.grow_from_history and "grow_from" not in model_params:
-        training = grid.cutoffs[: len(grid.cutoffs) - grid.n_validation]
-        model_params["grow_from"] = first_cutoff_with_history(frames, training)
-    profile = dataclasses.replace(profile, model=model_params)
+    training = grid.cutoffs[: len(grid.cutoffs) - grid.n_validation]
+
+    def grow_from(cutoffs: list[pd.Timestamp]) -> pd.Timestamp | None:
+        return first_cutoff_with_history(frames, cutoffs) if protocol.grow_from_history else None
+
+    tick("choice", 0, 1)
+    with timed(seconds, "choice"):
+        choice = choose_candidate(
+            frame[frame["as_of"] < grid.cutoffs[len(training)]],
+            protocol.ranking,
+            protocol.candidates,
+            grow_from=grow_from(training[:-1]),
+            min_gain=protocol.min_gain,
+            budget_seconds=protocol.choice_seconds,
+        )
+    tick("choice", 1, 1)
+    log.info("offer model: %s", choice.reason)
+    candidate = protocol.candidates[choice.chosen]
+    start = grow_from(training)
+    model_params = {**candidate.model, **({"grow_from": start} if start is not None else {})}
     tick("train", 0, 2)
     with timed(seconds, "train"):
         result: TrainingResult
         result, columns = fit_offers(
-            frame, job.offers.ranking, model_params, profile.top_columns or None, grid.n_validation
+            frame, protocol.ranking, model_params, candidate.top_columns or None, grid.n_validation
         )
+        result.metrics.update(choice.metrics())
         tick("train", 1, 2)
         if split is not None:
             result.metrics.update(complete_window_metrics(result, frame, valid_until, span.end))
@@ -209,7 +259,7 @@ def train_offers(
             result.metrics.update(propensity_truth_metrics(result, truth))
         tick("train", 1, 2)
     uplift_report = None
-    if profile.uplift:
+    if protocol.uplift:
         from models.jobs.uplift import UpliftInputs, train_uplift
 
         with timed(seconds, "uplift"):
@@ -245,9 +295,9 @@ def train_offers(
                 run_name=name,
                 tags={"as_of": day(last), **({"split_at": split.isoformat()} if split is not None else {})},
                 parameters={
-                    "offers.profile": request.profile_name,
-                    **flatten(dataclasses.asdict(profile), "offers"),
-                    **flatten(job.offers.ranking, "offers.ranking"),
+                    **flatten(dataclasses.asdict(protocol), "offers"),
+                    **choice.parameters(),
+                    "offers.model.grow_from": str(start),
                     "source": str(job.source),
                 },
             )
@@ -262,6 +312,7 @@ def train_offers(
         metrics=dict(run.metrics if run is not None else result.metrics),
         run=run,
         uplift=uplift_report,
+        choice=choice,
         seconds=seconds,
         result=result,
     )

@@ -19,8 +19,6 @@ from typing import Any, Self, TypeVar
 from loyalty_core import DEFAULT_JOB_PARAMS, InvalidInput, get_settings
 
 DEFAULT_PARAMETERS = DEFAULT_JOB_PARAMS  # models/jobs/parameters.toml
-DEFAULT_PROFILE = "default"
-SPLIT_PROFILE = "starbucks_split"  # the Starbucks benchmark's split (``OfferRequest.split_at``)
 
 T = TypeVar("T")
 
@@ -79,29 +77,37 @@ class ChurnParams:
 
 
 @dataclass(frozen=True, slots=True)
-class OfferProfile:
-    """One ``[offers.profiles.*]`` table: how the offer job builds its rows and what it fits on them."""
+class OfferCandidate:
+    """One ``[offers.candidates.*]`` table: a model the offer job may choose on its inner split."""
 
     top_columns: int  # 0: every input column
-    max_send_cutoffs: int
-    exact_cutoffs: bool
-    closed_end: bool
-    grow_from_history: bool
-    uplift: bool
     model: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class OfferParams:
-    ranking: Mapping[str, Any]  # the first pass, which only ranks the columns
-    profiles: Mapping[str, OfferProfile]
+    """``[offers]``: the one protocol of the offer job, for every data set (``models.jobs.offers``).
 
-    def profile(self, name: str) -> OfferProfile:
+    ``candidates`` keep the file's order, cheapest to score first: the first is the fallback, a later one is
+    chosen only when it beats the current choice by ``min_gain`` on the inner split."""
+
+    max_send_cutoffs: int
+    exact_cutoffs: bool
+    closed_end: bool
+    grow_from_history: bool
+    uplift: bool
+    min_gain: float
+    choice_seconds: float
+    ranking: Mapping[str, Any]  # the first pass, which only ranks the columns
+    candidates: Mapping[str, OfferCandidate]
+
+    def candidate(self, name: str) -> OfferCandidate:
         try:
-            return self.profiles[name]
+            return self.candidates[name]
         except KeyError:
             raise InvalidInput(
-                f"unknown offer-job profile {name!r}; one of {', '.join(self.profiles)}", field="profile"
+                f"unknown offer-model candidate {name!r}; one of {', '.join(self.candidates)}",
+                field="candidate",
             ) from None
 
 
@@ -139,9 +145,9 @@ class JobParams:
         where = str(source)
         churn = doc.get("churn", {})
         offers = doc.get("offers", {})
-        profiles = offers.get("profiles", {}) if isinstance(offers, Mapping) else {}
-        if not isinstance(profiles, Mapping) or DEFAULT_PROFILE not in profiles:
-            raise InvalidInput(f"{where}: [offers.profiles.{DEFAULT_PROFILE}] is missing", field="job_params")
+        candidates = offers.get("candidates", {}) if isinstance(offers, Mapping) else {}
+        if not isinstance(candidates, Mapping) or not candidates:
+            raise InvalidInput(f"{where}: no [offers.candidates.*] table", field="job_params")
         return cls(
             churn=_build(
                 ChurnParams,
@@ -149,16 +155,19 @@ class JobParams:
                 f"{where} [churn]",
                 model=_model(churn.get("model"), f"{where} [churn.model]"),
             ),
-            offers=OfferParams(
+            offers=_build(
+                OfferParams,
+                offers,
+                f"{where} [offers]",
                 ranking=_model(offers.get("ranking"), f"{where} [offers.ranking]"),
-                profiles={
+                candidates={
                     name: _build(
-                        OfferProfile,
+                        OfferCandidate,
                         table,
-                        f"{where} [offers.profiles.{name}]",
-                        model=_model(table.get("model"), f"{where} [offers.profiles.{name}.model]"),
+                        f"{where} [offers.candidates.{name}]",
+                        model=_model(table.get("model"), f"{where} [offers.candidates.{name}.model]"),
                     )
-                    for name, table in profiles.items()
+                    for name, table in candidates.items()
                 },
             ),
             uplift=_uplift(doc.get("uplift"), where),

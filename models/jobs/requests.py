@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.jobs.params import DEFAULT_PROFILE, SPLIT_PROFILE
 from models.policy import FrequencyCaps
 
 
@@ -41,27 +40,22 @@ class ChurnRequest:
 
 @dataclass(frozen=True, slots=True)
 class OfferRequest:
-    """``loyalty train offers``: the last cutoff or the grid, the Starbucks split instant, overrides of the
-    profile's figures and hyper-parameters, whether to train the uplift model, and a simulator's truth.
+    """``loyalty train offers``: the last cutoff or the grid, the split instant that names the validation
+    period, overrides of ``[offers]`` (for every candidate: its column count and hyper-parameters), whether
+    to train the uplift model, and a simulator's truth.
 
-    ``profile``: a table of ``[offers.profiles]``; by default ``starbucks_split`` when ``split_at`` is given,
-    else ``default``."""
+    ``candidate``: fit that ``[offers.candidates]`` table without the inner-split choice (a benchmark of one
+    model, a test); by default the job chooses."""
 
     as_of: Any = None
     cutoffs: Sequence[Any] = ()
     split_at: Any = None
-    profile: str | None = None
+    candidate: str | None = None
     top_columns: int | None = None
     closed_end: bool | None = None
     model: Mapping[str, Any] = field(default_factory=dict)
     uplift: bool | None = None
     truth_dir: Path | None = None
-
-    @property
-    def profile_name(self) -> str:
-        if self.profile is not None:
-            return self.profile
-        return SPLIT_PROFILE if self.split_at is not None else DEFAULT_PROFILE
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,7 @@ def train_offers_command(
     request = OfferRequest(
         as_of=as_of,
         split_at=split,
-        uplift=False if no_uplift else None,  # None: the profile's (the Starbucks split trains none)
+        uplift=False if no_uplift else None,  # None: [offers] uplift (trained only with a control group)
         truth_dir=Path(truth) if truth else None,
     )
     run_job(

@@ -248,6 +248,27 @@ def test_offer_model_and_uplift_that_follows_the_truth(bank: Bank, offers: Offer
     assert uplift_run.data.metrics["uplift_served_spearman"] > 0.9
 
 
+def test_the_offer_model_is_chosen_on_an_inner_split_and_the_choice_is_logged(
+    bank: Bank, offers: OfferReport
+) -> None:
+    choice = offers.choice
+    assert choice is not None
+    assert offers.run is not None
+    assert choice.inner_cutoff is not None
+    assert choice.inner_cutoff < offers.validation_cutoffs[0]  # carved from the training cutoffs
+    run = MlflowClient(tracking_uri=bank.store).get_run(offers.run.run_id)
+    params, metrics = run.data.params, run.data.metrics
+    assert params["job.offers.chosen"] == choice.chosen
+    assert params["job.offers.choice.inner_cutoff"] == choice.inner_cutoff
+    for score in choice.scores:
+        assert score.name in params["job.offers.choice.reason"] or f"job.offers.choice.{score.name}" in params
+        if score.roc_auc is not None:
+            assert metrics[f"inner_val_roc_auc_{score.name}"] == pytest.approx(score.roc_auc)
+    assert any(
+        line.startswith(f"model {choice.chosen}, chosen on the inner split") for line in offers.lines()
+    )
+
+
 def test_a_person_can_override_the_uplift_gate_with_a_recorded_reason(
     bank: Bank, offers: OfferReport, uplift_champion: str
 ) -> None:

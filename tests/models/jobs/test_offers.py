@@ -1,6 +1,6 @@
-"""The Starbucks split's model: DART trees regrown on every training cutoff, none grown on the cutoff
-without history, seeds averaged into one booster; on synthetic frames and on a slice of the real Starbucks
-files."""
+"""The offer job's one protocol: the model chosen on an inner split of the training cutoffs (and logged),
+trees regrown on every training cutoff, none grown on the cutoff without history, seeds averaged into one
+booster; on synthetic frames and on a slice of the real Starbucks files."""
 
 from __future__ import annotations
 
@@ -16,9 +16,18 @@ from sqlalchemy import Engine
 from loyalty_core import get_settings, load_rules
 from models.estimators import BoostedClassifier, average_boosters
 from models.inputs import split_out_of_time
-from models.jobs import OfferRequest, Registration, first_cutoff_with_history, train_offers
+from models.jobs import (
+    OfferCandidate,
+    OfferRequest,
+    Registration,
+    choose_candidate,
+    first_cutoff_with_history,
+    load_job_params,
+    train_offers,
+)
 from pipelines import EPOCH, LedgerFrames, import_starbucks
 from tests.conftest import write_starbucks_slice
+from tests.models.conftest import offer_frame
 
 RULES = load_rules(get_settings().rules)
 SLICE_PERSONS = 1000
@@ -102,7 +111,102 @@ def starbucks_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_starbucks_slice(tmp_path_factory.mktemp("starbucks-offers"), SLICE_PERSONS)
 
 
-def test_starbucks_split_regrows_without_the_first_send_hour(engine: Engine, starbucks_slice: Path) -> None:
+RANKING = {"max_rounds": 30, "learning_rate": 0.2, "num_leaves": 7}
+# A single split against real trees: on offer_frame's interactions the second ranks far better.
+STUMP = OfferCandidate(top_columns=0, model={"max_rounds": 1, "num_leaves": 2, "min_child_samples": 20})
+TREES = OfferCandidate(top_columns=0, model={"max_rounds": 80, "learning_rate": 0.1, "num_leaves": 15})
+
+
+@pytest.fixture(scope="module")
+def four_cutoffs() -> pd.DataFrame:
+    return offer_frame(n_customers=600, n_cutoffs=4)
+
+
+def test_choose_candidate_takes_the_better_model_on_the_inner_split(four_cutoffs: pd.DataFrame) -> None:
+    choice = choose_candidate(
+        four_cutoffs,
+        RANKING,
+        {"stump": STUMP, "trees": TREES},
+        grow_from=None,
+        min_gain=0.002,
+        budget_seconds=60,
+    )
+    last = sorted(four_cutoffs["as_of"].unique())[-1]
+    assert choice.inner_cutoff == last.date().isoformat()  # the last training cutoff, held out
+    stump, trees = choice.scores
+    assert (stump.name, trees.name) == ("stump", "trees")
+    assert stump.roc_auc is not None
+    assert trees.roc_auc is not None
+    assert trees.roc_auc > stump.roc_auc + 0.05
+    assert choice.chosen == "trees"
+    assert choice.reason.startswith("trees: inner ROC AUC")
+    # what the run logs: the choice as parameters, each candidate's inner score as a metric
+    assert choice.metrics() == {
+        "inner_val_roc_auc_stump": stump.roc_auc,
+        "inner_val_roc_auc_trees": trees.roc_auc,
+    }
+    logged = choice.parameters()
+    assert logged["offers.chosen"] == "trees"
+    assert logged["offers.choice.inner_cutoff"] == choice.inner_cutoff
+    assert logged["offers.choice.stump"].startswith(f"{stump.roc_auc:.4f} in ")
+
+
+def test_a_costlier_candidate_is_chosen_only_if_it_pays(four_cutoffs: pd.DataFrame) -> None:
+    choice = choose_candidate(
+        four_cutoffs,
+        RANKING,
+        {"stump": STUMP, "trees": TREES},
+        grow_from=None,
+        min_gain=0.5,
+        budget_seconds=60,
+    )
+    assert choice.chosen == "stump"  # the first (cheapest) one: the other's gain is under min_gain
+    assert "does not add 0.5" in choice.reason
+
+
+def test_candidates_past_the_time_budget_are_skipped_and_too_few_cutoffs_leave_the_first(
+    four_cutoffs: pd.DataFrame,
+) -> None:
+    ticks = iter(range(0, 10_000, 100))  # every look at the clock: 100 s later
+    choice = choose_candidate(
+        four_cutoffs,
+        RANKING,
+        {"stump": STUMP, "trees": TREES},
+        grow_from=None,
+        min_gain=0.0,
+        budget_seconds=150,
+        clock=lambda: float(next(ticks)),
+    )
+    assert choice.chosen == "stump"
+    assert choice.scores[1].roc_auc is None
+    assert choice.scores[1].note == "skipped: over the 150 s budget"
+    assert choice.parameters()["offers.choice.trees"] == "skipped: over the 150 s budget"
+    two = four_cutoffs[four_cutoffs["as_of"] < sorted(four_cutoffs["as_of"].unique())[2]]
+    fallback = choose_candidate(
+        two, RANKING, {"trees": TREES, "stump": STUMP}, grow_from=None, min_gain=0.0, budget_seconds=60
+    )
+    assert (fallback.chosen, fallback.inner_cutoff, fallback.metrics()) == ("trees", None, {})
+    alone = choose_candidate(
+        four_cutoffs, RANKING, {"trees": TREES}, grow_from=None, min_gain=0.0, budget_seconds=60
+    )
+    assert (alone.chosen, alone.inner_cutoff, alone.reason) == ("trees", None, "the only candidate")
+
+
+def test_the_job_has_one_offer_protocol_for_every_data_set() -> None:
+    """No profile keyed on a data set or on the split option: one ``[offers]`` table, whose candidates
+    the inner split chooses between."""
+    offers = load_job_params().offers
+    assert not hasattr(offers, "profiles")
+    assert not hasattr(OfferRequest(), "profile")
+    assert all("starbucks" not in name for name in offers.candidates)
+    assert (offers.closed_end, offers.grow_from_history) == (True, True)
+    first = next(iter(offers.candidates.values()))
+    assert first.top_columns > 0  # the fallback is the cheap model batch scoring can afford
+
+
+def test_starbucks_split_chooses_on_the_inner_split_and_regrows_without_the_first_send_hour(
+    engine: Engine, starbucks_slice: Path
+) -> None:
     import_starbucks(engine, starbucks_slice, rules=RULES)
     report = train_offers(
         engine,
@@ -110,22 +214,32 @@ def test_starbucks_split_regrows_without_the_first_send_hour(engine: Engine, sta
         request=OfferRequest(
             split_at=EPOCH + dt.timedelta(hours=504),
             uplift=False,
-            model={"max_rounds": 60},  # the split's DART trees, fewer of them: this is a slice of the data
+            model={"max_rounds": 60},  # fewer trees per candidate: this is a slice of the data
         ),
         registration=Registration(register=False),
     )
-    result = report.result
+    result, choice = report.result, report.choice
     assert result is not None
+    assert choice is not None
+    # the inner split: hour 408 held out, never the validation hours (504 and 576)
+    assert choice.inner_cutoff == "2018-08-13"
+    assert [s.name for s in choice.scores] == ["compact", "regrown"]
+    assert set(choice.metrics()) == {"inner_val_roc_auc_compact", "inner_val_roc_auc_regrown"}
     model = result.model
-    assert (model.refit, model.seeds, model.calibrator_.method) == (True, 4, "sigmoid")
-    assert (model.boosting, model.max_rounds, model.best_iteration_) == ("dart", 60, 60)
     assert model.grow_from == pd.Timestamp(EPOCH + dt.timedelta(hours=168))
     # hour 0 has no history: no trees grow on it, but the per-offer baseline still learns from its sends
     assert result.train_cutoffs == ["2018-07-27", "2018-08-03", "2018-08-10", "2018-08-13"]
-    assert result.data["fit_cutoffs"] == ["2018-08-03", "2018-08-10", "2018-08-13"]
+    assert result.data["fit_cutoffs"][0] == "2018-08-03"
     assert result.data["calibration_cutoff"] == "2018-08-13"
     assert report.validation_cutoffs == ["2018-08-17", "2018-08-20"]
     m = report.metrics
-    assert m["trees"] == model.booster_.num_trees() > m["best_iteration"]
     assert m["val_roc_auc"] > m["baseline_val_roc_auc"] + 0.1
-    assert m["val_roc_auc"] == pytest.approx(m["raw_val_roc_auc"])  # Platt keeps the ranking
+    scores = choice.metrics()
+    # the accurate candidate only where it pays on the inner split (min_gain 0.002 in parameters.toml)
+    assert (choice.chosen == "regrown") == (
+        scores["inner_val_roc_auc_regrown"] >= scores["inner_val_roc_auc_compact"] + 0.002
+    )
+    if choice.chosen == "regrown":
+        assert (model.refit, model.calibrator_.method) == (True, "sigmoid")
+        assert m["trees"] == model.booster_.num_trees() > m["best_iteration"]
+        assert m["val_roc_auc"] == pytest.approx(m["raw_val_roc_auc"])  # Platt keeps the ranking

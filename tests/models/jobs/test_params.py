@@ -9,7 +9,7 @@ import pytest
 from loyalty_core import InvalidInput
 from models.jobs import DEFAULT_PARAMETERS, OfferRequest, load_job_params
 from models.jobs.churn import resolve_churn
-from models.jobs.offers import resolve_profile
+from models.jobs.offers import resolve_protocol
 from models.jobs.params import flatten
 from models.jobs.requests import ChurnRequest
 
@@ -30,32 +30,33 @@ def test_the_default_file_holds_the_figures_the_jobs_ran_with() -> None:
         "learning_rate": 0.1,
         "categorical": ("gender", "region", "preferred_channel"),
     }
-    default = params.offers.profile("default")
-    assert default.model == {
+    offers = params.offers
+    assert (offers.max_send_cutoffs, offers.exact_cutoffs, offers.closed_end, offers.grow_from_history) == (
+        60,
+        False,
+        True,
+        True,
+    )
+    assert (offers.uplift, offers.min_gain, offers.choice_seconds) == (True, 0.002, 900)
+    assert list(offers.candidates) == ["compact", "regrown"]  # cheapest to score first
+    compact = offers.candidate("compact")
+    assert compact.model == {
         "max_rounds": 60,
         "learning_rate": 0.15,
         "num_leaves": 31,
         "min_child_samples": 40,
     }
-    assert (default.top_columns, default.max_send_cutoffs, default.uplift) == (25, 60, True)
-    split = params.offers.profile("starbucks_split")
-    assert split.model == {
-        "boosting": "dart",
-        "max_rounds": 400,
+    assert compact.top_columns == 25
+    regrown = offers.candidate("regrown")
+    assert regrown.model == {
+        "max_rounds": 200,
         "learning_rate": 0.05,
-        "num_leaves": 63,
+        "num_leaves": 31,
         "feature_fraction": 0.5,
         "refit": True,
-        "seeds": 4,
         "calibration": "sigmoid",
     }
-    assert (split.top_columns, split.exact_cutoffs, split.closed_end, split.grow_from_history) == (
-        0,
-        True,
-        True,
-        True,
-    )
-    assert not split.uplift
+    assert regrown.top_columns == 40
     assert params.offers.ranking == {"max_rounds": 200, "learning_rate": 0.1, "num_leaves": 31}
     assert params.uplift.candidates == ("s_learner", "t_learner", "response")
     assert params.uplift.folds == 3
@@ -69,17 +70,18 @@ def test_the_default_file_holds_the_figures_the_jobs_ran_with() -> None:
     assert params.scoring.margin_rate == 0.01
 
 
-def test_the_split_selects_the_starbucks_profile_and_a_request_overrides_it() -> None:
+def test_a_request_overrides_every_candidate_or_names_one() -> None:
     params = load_job_params()
-    assert OfferRequest().profile_name == "default"
-    assert OfferRequest(split_at="2024-01-01").profile_name == "starbucks_split"
     request = OfferRequest(split_at="2024-01-01", top_columns=5, model={"max_rounds": 60})
-    resolved = resolve_profile(params.offers.profile(request.profile_name), request)
-    assert resolved.top_columns == 5
-    assert resolved.model["max_rounds"] == 60
-    assert resolved.model["boosting"] == "dart"
-    with pytest.raises(InvalidInput, match="unknown offer-job profile 'nope'"):
-        params.offers.profile("nope")
+    resolved = resolve_protocol(params.offers, request)
+    assert list(resolved.candidates) == ["compact", "regrown"]  # the split option changes no parameter
+    assert {c.top_columns for c in resolved.candidates.values()} == {5}
+    assert {c.model["max_rounds"] for c in resolved.candidates.values()} == {60}
+    assert resolved.candidates["regrown"].model["refit"] is True
+    one = resolve_protocol(params.offers, OfferRequest(candidate="regrown", closed_end=False))
+    assert (list(one.candidates), one.closed_end) == (["regrown"], False)
+    with pytest.raises(InvalidInput, match="unknown offer-model candidate 'nope'"):
+        resolve_protocol(params.offers, OfferRequest(candidate="nope"))
 
 
 def test_a_churn_request_overrides_the_file_and_the_run_logs_what_it_resolved() -> None:
