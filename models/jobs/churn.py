@@ -231,9 +231,7 @@ def train_churn(
     tick("train", 0, 1)
     with timed(seconds, "train"):
         fitted = fit_churn(frame, params.model)
-        truth = (
-            None if truth_dir is None else churn_truth(Path(truth_dir), last.to_pydatetime(), horizon_days)
-        )
+        truth = None if truth_dir is None else churn_truth(Path(truth_dir), last.to_pydatetime(), label_days)
         classic = evaluate_churn(fitted, frames, last, label_days, truth)
         result = churn_result(fitted, bgnbd_by_cutoff, classic, last, horizon_days)
         served = served_bgnbd(frames, until, config)

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from models import CHAMPION, ChurnInputs, Scorer, load_champion
+from models import CHAMPION, ChurnInputs, load_champion, load_scorer
 from pipelines import FEATURE_NAMES, OnlineFeatures
 from tests.serving.conftest import KEYS, ThreadedServer, World, scored_app
 
@@ -33,7 +33,7 @@ def client_for(uri: str) -> Any:
 def register_variant(
     uri: str, tmp: Path, *, calibrator: dict[str, Any] | None = None, broken: bool = False
 ) -> str:
-    """A new version of the churn model: the champion's trees with another calibrator, or a corrupt file."""
+    """A new version of the churn model: the champion with another calibrator, or a corrupt file."""
     champion = load_champion(CHURN, tracking_uri=uri)
     folder = tmp / f"variant-{time.monotonic_ns()}"
     champion.scorer.save(folder)
@@ -41,8 +41,8 @@ def register_variant(
         meta = json.loads((folder / "scorer.json").read_text())
         meta["calibrator"] = calibrator
         (folder / "scorer.json").write_text(json.dumps(meta))
-    if broken:
-        (folder / "booster.txt").write_text("tree\nnot a model\n")
+    if broken:  # every kind of churn scorer (trees, BG/NBD, a stack) has its meta file
+        (folder / "scorer.json").write_text("{not a model")
     version = client_for(uri).create_model_version(CHURN, source=str(folder), run_id=champion.run_id)
     return str(version.version)
 
@@ -56,7 +56,7 @@ def churn_of(uri: str, version: str, rows: np.ndarray) -> np.ndarray:
 
     local = Path(download_artifacts(artifact_uri=f"models:/{CHURN}/{version}", tracking_uri=uri))
     found = next(local.rglob("scorer.json")).parent
-    scorer = Scorer.from_dir(found)
+    scorer = load_scorer(found)
     return scorer.predict_proba(ChurnInputs.for_scorer(scorer, FEATURE_NAMES).matrix(rows))
 
 
