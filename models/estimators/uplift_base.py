@@ -171,11 +171,12 @@ class UpliftLearner(BaseEstimator):  # type: ignore[misc]
                 raise InvalidInput(
                     f"the {name} rows need both outcomes to learn from; got {int(sel.sum())} rows"
                 )
-        if probability is None:
-            p_treated = np.full(len(treated), float(treated.mean()))
-        else:
-            p_treated = np.where(treated, probability, 1.0 - probability)
-            p_treated = np.clip(p_treated, EPS, 1.0 - EPS)
+        # The propensity the X- and DR-learners need is P(this row's arm | x) within this comparison (one
+        # offer against the control group). A row logs only its own arm's probability: 1 - p of a control
+        # row is the chance of ANY offer in a campaign of several, not of this one. The weights (1 / p,
+        # normalised within each arm) turn the rows into a balanced pseudo-population in which every row
+        # was treated with the same probability, the treated share; the learners fit with those weights.
+        p_treated = np.clip(np.full(len(treated), float(treated.mean())), EPS, 1.0 - EPS)
         return UpliftData(feature_matrix(X, features), target, treated, weight, p_treated, features)
 
     def fit(self, X: pd.DataFrame, y: Any) -> Self:

@@ -95,7 +95,7 @@ class XLearnerUplift(UpliftLearner):
         if np.ptp(data.p_treated) < 1e-9:  # a constant assignment probability: no model needed
             self.propensity_: lgb.LGBMRegressor | float = float(data.p_treated[0])
         else:
-            self.propensity_ = self._regressor().fit(m, data.p_treated)
+            self.propensity_ = self._regressor().fit(m, data.p_treated, sample_weight=w)
 
     def predict_treated(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         return _proba(self.treated_model_, self._matrix(X))
@@ -112,8 +112,9 @@ class XLearnerUplift(UpliftLearner):
 
 
 class DRLearnerUplift(UpliftLearner):
-    """DR-learner: ``mu1 - mu0 + t (y - mu1) / e - (1 - t)(y - mu0) / (1 - e)`` with ``e`` the logged
-    P(treated) and ``mu`` predicted out of fold (two folds), regressed on the features."""
+    """DR-learner: ``mu1 - mu0 + t (y - mu1) / e - (1 - t)(y - mu0) / (1 - e)`` with ``mu`` predicted out of
+    fold (two folds), regressed on the features; ``e`` is the treated share of the pseudo-population the
+    inverse-probability weights make (``UpliftLearner._prepare``), and the regression uses those weights."""
 
     name = "dr_learner"
 
@@ -134,7 +135,7 @@ class DRLearnerUplift(UpliftLearner):
                 out[held] = _proba(model, m[held])
         e = data.p_treated
         pseudo = mu1 - mu0 + np.where(t, (y - mu1) / e, -(y - mu0) / (1.0 - e))
-        self.tau_ = self._regressor().fit(m, pseudo)
+        self.tau_ = self._regressor().fit(m, pseudo, sample_weight=w)  # the pseudo-population e describes
         self.treated_model_ = self._learner().fit(m[t], data.y[t], sample_weight=w[t])
 
     def predict_treated(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from loyalty_core import InvalidInput
@@ -74,8 +74,10 @@ class UpliftSelector(BaseEstimator):  # type: ignore[misc]
         propensity_column: str | None = "probability",
         random_state: int = 0,
         rule: str = "one_se",
+        group_column: str | None = "customer_id",
     ) -> None:
         self.rule = rule
+        self.group_column = group_column
         self.candidates = candidates
         self.folds = folds
         self.params = params
@@ -132,9 +134,20 @@ class UpliftSelector(BaseEstimator):  # type: ignore[misc]
 
         target, strata, weight = self._check(X, y)
         outcome = pd.Series(np.asarray(target), index=X.index, name=getattr(y, "name", None))
-        splitter = StratifiedKFold(n_splits=self.folds, shuffle=True, random_state=self.random_state)
+        # A customer's rows (one per offer arm of a control decision, several decisions) share features
+        # and outcomes: folds keep them together, or the held-out fold is partly seen and the CV flatters
+        # the most flexible learner.
+        if self.group_column is not None and self.group_column in X.columns:
+            groups = X[self.group_column].astype("str").to_numpy()
+            splits = StratifiedGroupKFold(
+                n_splits=self.folds, shuffle=True, random_state=self.random_state
+            ).split(np.zeros(len(strata)), strata, groups)
+        else:
+            splits = StratifiedKFold(n_splits=self.folds, shuffle=True, random_state=self.random_state).split(
+                np.zeros(len(strata)), strata
+            )
         scores: dict[str, list[float]] = {name: [] for name in self.candidates}
-        for fit_rows, held in splitter.split(np.zeros(len(strata)), strata):
+        for fit_rows, held in splits:
             train, valid = X.iloc[fit_rows], X.iloc[held]
             treated = valid[self.treatment_column].to_numpy()
             for name in self.candidates:

@@ -180,6 +180,16 @@ def policy_terms_incremental(
     pi = _target(ilog, target)
     offers = pi[:, : log.no_offer]
     w, u, clipped = _weights(ilog, pi, clip)
+    unmeasured = ~ilog.treated[:, None] & np.isnan(ilog.met) & (offers > 0) & (log.value[None, :] > 0)
+    if unmeasured.any():
+        row, col = (int(i[0]) for i in np.nonzero(unmeasured))
+        raise InvalidInput(
+            f"the candidate may send offer {log.offer_ids[col]!r} at control decision "
+            f"{log.decision_id[row]!r}, whose labels do not say whether it met that offer's condition: "
+            "restrict the candidate to the arms of each decision's campaign",
+            field="target",
+            row=row,
+        )
     reward = ilog.treated_reward()
     baseline = ilog.baseline_values()
     t, b = w * reward, u * np.einsum("ij,ij->i", offers, baseline)
@@ -297,11 +307,14 @@ def caused_by_first_offers(chosen: pd.DataFrame, truth: pd.DataFrame) -> dict[st
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise InvalidInput(f"the {what} lack column(s) {', '.join(missing)}", column=missing[0])
-    iv = truth.pivot_table(
+    keyed = truth.assign(
+        customer_id=truth["customer_id"].astype("str"), offer_id=truth["offer_id"].astype("str")
+    )
+    iv = keyed.pivot_table(
         index="customer_id", columns="offer_id", values="incremental_value", aggfunc="first"
     )
     ids = pd.Index(chosen["customer_id"].astype("str"))
-    missing_ids = ids.difference(iv.index.astype("str"))
+    missing_ids = ids.difference(iv.index)
     if len(missing_ids):
         raise InvalidInput(f"customer {missing_ids[0]!r} is not in the truth", column="customer_id")
     grid = iv.reindex(ids)

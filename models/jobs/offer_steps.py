@@ -5,6 +5,7 @@ metrics beside it (``models.jobs.offers`` wires them to the ledger and MLflow; s
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -311,7 +312,15 @@ def choose_candidate(
             reason=f"{len(cuts)} training cutoff(s): too few for an inner split, the first candidate",
         )
     started = clock()
-    first = rank_columns(training, ranking, 1)
+    try:
+        first = rank_columns(training, ranking, 1)
+    except InvalidInput as exc:  # e.g. one label class at the inner cutoff: the split cannot judge
+        return OfferChoice(
+            chosen=names[0],
+            inner_cutoff=day(cuts[-1]),
+            scores=tuple(CandidateScore(n, None, note=f"failed: {exc.message}") for n in names),
+            reason=f"the inner split cannot score candidates ({exc.message}): the first candidate",
+        )
     scores: list[CandidateScore] = []
     chosen: CandidateScore | None = None
     for name in names:
@@ -326,23 +335,25 @@ def choose_candidate(
         except InvalidInput as exc:  # e.g. one label class in a candidate's own calibration cutoff
             scores.append(CandidateScore(name, None, clock() - t, note=f"failed: {exc}"))
             continue
-        score = CandidateScore(name, result.metrics["val_roc_auc"], clock() - t, result.model.n_iter_)
+        auc = float(result.metrics["val_roc_auc"])
+        # NaN (one label class at the inner cutoff) says nothing: no score, so a later candidate can win
+        score = CandidateScore(name, auc if math.isfinite(auc) else None, clock() - t, result.model.n_iter_)
         scores.append(score)
         log.info(
-            "offer candidate %s: inner ROC AUC %.4f (%d trees, %.0f s)",
+            "offer candidate %s: inner ROC AUC %s (%d trees, %.0f s)",
             name,
-            score.roc_auc,
+            "n/a" if score.roc_auc is None else f"{score.roc_auc:.4f}",
             score.trees,
             score.seconds,
         )
         if chosen is None or chosen.roc_auc is None or (score.roc_auc or 0.0) >= chosen.roc_auc + min_gain:
             chosen = score
-    if chosen is None:
+    if chosen is None or chosen.roc_auc is None:
         return OfferChoice(
             names[0],
             day(cuts[-1]),
             tuple(scores),
-            "no candidate could be fitted on the inner split: the first",
+            "no candidate could be fitted and scored on the inner split: the first",
         )
     better = [
         s for s in scores if s.roc_auc is not None and s is not chosen and s.roc_auc > (chosen.roc_auc or 0.0)

@@ -171,6 +171,19 @@ def test_selector_cross_validates_on_the_training_rows_only(monkeypatch: pytest.
     assert set().union(*(scored for _, scored in Spy.seen)) == train_ids
 
 
+def test_selector_keeps_a_customers_rows_in_one_fold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A control decision gives a row per offer arm: the same customer, features and outcomes. Split by row,
+    the held-out fold would be partly seen and the CV would flatter the most flexible learner."""
+    frame = randomised_history(300, seed=9)
+    arms = pd.concat([frame.assign(offer_id=f"o{k}") for k in range(3)], ignore_index=True)
+    monkeypatch.setitem(LEARNERS, "spy", Spy)
+    Spy.seen = []
+    UpliftSelector(candidates=("spy",), folds=3).fit(arms, arms["completed"])
+    assert len(Spy.seen) == 3
+    for fitted, scored in Spy.seen:
+        assert not fitted & scored
+
+
 @pytest.mark.parametrize(
     ("kwargs", "frame_change", "message"),
     [

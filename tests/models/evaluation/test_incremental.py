@@ -210,3 +210,25 @@ def test_first_offers_are_judged_by_what_they_cause_against_the_best() -> None:
     assert got["sent"] == 2
     with pytest.raises(InvalidInput, match="not in the truth"):
         caused_by_first_offers(pd.DataFrame({"customer_id": ["z"], "offer_id": ["o1"]}), truth)
+
+
+def test_a_candidate_sending_an_offer_no_label_measures_is_refused() -> None:
+    """A control decision's row says nothing of an offer outside its campaign: counting it as "would not
+    have met the condition" would credit the candidate with effects nobody measured."""
+    ilog = draw(campaign(200), seed=8)
+    control = int(np.flatnonzero(~ilog.treated)[0])
+    met = ilog.met.copy()
+    met[control, 1] = np.nan
+    partial = IncrementalLog(log=ilog.log, met=met)
+    sends_o2 = np.tile([0.0, 1.0, 0.0], (200, 1))
+    with pytest.raises(InvalidInput, match="restrict the candidate to the arms"):
+        evaluate_incremental(partial, sends_o2)
+    sends_o1 = np.tile([1.0, 0.0, 0.0], (200, 1))
+    assert np.isfinite(evaluate_incremental(partial, sends_o1)["ips"].value)
+
+
+def test_customer_ids_match_whatever_their_type_in_the_truth() -> None:
+    truth = pd.DataFrame({"customer_id": [1, 2], "offer_id": ["o1", "o1"], "incremental_value": [5.0, 1.0]})
+    got = caused_by_first_offers(pd.DataFrame({"customer_id": ["1", "2"], "offer_id": ["o1", None]}), truth)
+    assert got["served"] == pytest.approx(2.5)
+    assert got["best"] == pytest.approx(3.0)

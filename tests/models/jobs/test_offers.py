@@ -151,6 +151,28 @@ def test_choose_candidate_takes_the_better_model_on_the_inner_split(four_cutoffs
     assert logged["offers.choice.stump"].startswith(f"{stump.roc_auc:.4f} in ")
 
 
+def test_an_inner_split_that_cannot_score_keeps_the_first_candidate(
+    four_cutoffs: pd.DataFrame,
+) -> None:
+    """One label class at the inner cutoff: the inner split can judge no candidate, so the first (cheapest)
+    is kept and the reason says why, instead of the whole training run failing on its inner split."""
+    last = sorted(four_cutoffs["as_of"].unique())[-1]
+    one_class = four_cutoffs.assign(
+        completed=four_cutoffs["completed"].where(four_cutoffs["as_of"] != last, 0).astype(np.int8)
+    )
+    choice = choose_candidate(
+        one_class,
+        RANKING,
+        {"stump": STUMP, "trees": TREES},
+        grow_from=None,
+        min_gain=0.002,
+        budget_seconds=60,
+    )
+    assert [s.roc_auc for s in choice.scores] == [None, None]
+    assert choice.chosen == "stump"
+    assert choice.reason.startswith("the inner split cannot score candidates (the holdout has only one label")
+
+
 def test_a_costlier_candidate_is_chosen_only_if_it_pays(four_cutoffs: pd.DataFrame) -> None:
     choice = choose_candidate(
         four_cutoffs,
