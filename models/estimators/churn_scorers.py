@@ -35,7 +35,7 @@ from models.estimators.bgnbd.checks import PARAM_NAMES
 from models.estimators.bgnbd.formulas import customer_outlook
 from models.inputs.churn import BGNBD_UNIT_DAYS, bgnbd_history
 from models.scorer.calibration import Calibrator
-from models.scorer.scorer import BOOSTER_FILE, FORMAT_VERSION, META_FILE, Scorer
+from models.scorer.scorer import BOOSTER_FILE, FORMAT_VERSION, META_FILE, Scorer, write_scorer_files
 
 BGNBD_INPUTS: tuple[str, ...] = ("txn_count_365d", "days_since_last_txn", "mean_gap_days_365d")
 SIGNALS = ("p_none", "expected")
@@ -183,11 +183,7 @@ class BgnbdScorer(Scorer):
         }
 
     def save(self, directory: Path | str) -> list[Path]:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / META_FILE
-        path.write_text(json.dumps(self.to_meta(), indent=1, allow_nan=False), encoding="utf-8")
-        return [path]
+        return write_scorer_files(directory, self.to_meta(), None)
 
     @classmethod
     def from_meta(cls, doc: Mapping[str, Any], *, num_threads: int = 0) -> BgnbdScorer:
@@ -285,12 +281,7 @@ class StackedScorer(Scorer):
         }
 
     def save(self, directory: Path | str) -> list[Path]:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        booster_path, meta_path = directory / BOOSTER_FILE, directory / META_FILE
-        booster_path.write_text(self.trees.booster.model_to_string(), encoding="utf-8")
-        meta_path.write_text(json.dumps(self.to_meta(), indent=1, allow_nan=False), encoding="utf-8")
-        return [booster_path, meta_path]
+        return write_scorer_files(directory, self.to_meta(), self.trees.booster)
 
 
 def load_scorer(directory: Path | str, *, num_threads: int = 0) -> Scorer:

@@ -150,13 +150,7 @@ class Scorer:
 
     def save(self, directory: Path | str) -> list[Path]:
         """Write ``booster.txt`` and ``scorer.json`` into ``directory``; return their paths."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        booster_path = directory / BOOSTER_FILE
-        meta_path = directory / META_FILE
-        booster_path.write_text(self.booster.model_to_string(), encoding="utf-8")
-        meta_path.write_text(json.dumps(self.to_meta(), indent=1, allow_nan=False), encoding="utf-8")
-        return [booster_path, meta_path]
+        return write_scorer_files(directory, self.to_meta(), self.booster)
 
     @classmethod
     def from_strings(cls, booster_text: str, meta_text: str, *, num_threads: int = 0) -> Scorer:
@@ -186,3 +180,18 @@ class Scorer:
             (directory / META_FILE).read_text(encoding="utf-8"),
             num_threads=num_threads,
         )
+
+
+def write_scorer_files(
+    directory: Path | str, meta: dict[str, Any], booster: lgb.Booster | None
+) -> list[Path]:
+    """The files of every kind of scorer: its trees (when it has any) and its meta; their paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    if booster is not None:
+        paths.append(directory / BOOSTER_FILE)
+        paths[-1].write_text(booster.model_to_string(), encoding="utf-8")
+    paths.append(directory / META_FILE)
+    paths[-1].write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
+    return paths
